@@ -1,0 +1,42 @@
+"""Sanitising of everything that came from outside before it reaches an issue.
+
+Plain text stays plain (tags removed, entities decoded, whitespace folded); HTML passes an
+allowlist small enough that the plaintext renderer understands every tag in it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import nh3
+
+ALLOWED_TAGS = frozenset({"p", "a", "em", "strong", "ul", "ol", "li", "blockquote", "code", "br"})
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
+_URL_SCHEMES = frozenset({"https", "http", "mailto"})
+_SPACE = re.compile(r"\s+")
+
+
+def clean_html(fragment: str) -> str:
+    """Return ``fragment`` with only allowlisted tags, attributes and URL schemes."""
+    return nh3.clean(
+        fragment,
+        tags=set(ALLOWED_TAGS),
+        attributes={tag: set(attrs) for tag, attrs in _ALLOWED_ATTRIBUTES.items()},
+        url_schemes=set(_URL_SCHEMES),
+        link_rel="noopener noreferrer",
+    ).strip()
+
+
+def plain_text(value: str) -> str:
+    """Return ``value`` as one line of plain text: no tags, entities decoded, spaces folded."""
+    without_tags = nh3.clean(value, tags=set(), attributes={})
+    return _SPACE.sub(" ", html.unescape(without_tags)).strip()
+
+
+def safe_url(url: str) -> str | None:
+    """Return ``url`` if it is an absolute http(s) URL, else None."""
+    candidate = url.strip()
+    if re.match(r"^https?://[^\s/?#]+", candidate, flags=re.IGNORECASE):
+        return candidate
+    return None

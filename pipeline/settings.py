@@ -1,0 +1,126 @@
+"""All configuration, from ``MORNINGPOST_*`` environment variables and ``.env``.
+
+The names are an interface operators and tests rely on (see DESIGN.md): keep them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from emails.errors import ConfigError
+
+ENV_PREFIX = "MORNINGPOST_"
+PLACEHOLDER_POSTAL_ADDRESS = (
+    "The AI Morning Post, 1 Example Street, Manchester M1 1AA, United Kingdom"
+)
+
+# Real, publicly documented AI feeds; any list can replace it through MORNINGPOST_FEEDS.
+DEFAULT_FEEDS = (
+    "https://rss.arxiv.org/rss/cs.AI",
+    "https://huggingface.co/blog/feed.xml",
+    "https://blog.research.google/feeds/posts/default",
+    "https://openai.com/news/rss.xml",
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("./var")
+    database_url: str | None = None
+    transport: Literal["outbox", "ses"] = "outbox"
+    sender: str = "The AI Morning Post <briefing@example.com>"
+    public_url: str = "http://127.0.0.1:8080"
+    secret_key: str | None = None
+    feeds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
+    weather_url: str = "https://api.open-meteo.com"
+    city: str = "Manchester, United Kingdom"
+    latitude: float = 53.48
+    longitude: float = -2.24
+    max_send_rate: float | None = Field(default=None, gt=0)
+    editorial_dir: Path = Path("./content")
+    timezone: str = "Europe/London"
+    draft_time: dt.time = dt.time(5, 0)
+    send_time: dt.time = dt.time(6, 30)
+    cutoff_time: dt.time = dt.time(10, 0)
+    require_approval: bool = False
+    editors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
+
+    @field_validator("feeds", "editors", mode="before")
+    @classmethod
+    def _json_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not a JSON list of strings ({err.msg})") from None
+        if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
+            raise ValueError("not a JSON list of strings")
+        return parsed
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'morningpost.db'}"
+
+    @property
+    def has_placeholder_address(self) -> bool:
+        return self.postal_address == PLACEHOLDER_POSTAL_ADDRESS
+
+    def require_secret_key(self) -> str:
+        if not self.secret_key:
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRET_KEY is not set: it signs subscriber links; "
+                "set it to a long random string (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`)"
+            )
+        return self.secret_key
+
+    def today(self) -> dt.date:
+        """Today's date in the newsletter's time zone, which names the issue."""
+        return dt.datetime.now(self.zone).date()
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning a validation error into one ``ConfigError`` line."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None

@@ -1,0 +1,121 @@
+"""The subscriber store: opening it, adding subscribers, counting, and streaming the active."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from subscribers import schema
+from subscribers.addresses import normalise
+from subscribers.errors import StoreError, SubscriberError
+from subscribers.migrations import migrate
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str | None
+    status: str
+
+
+def open_store(url: str) -> Engine:
+    """Connect to the store at ``url``, creating and migrating it as needed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url)
+        if parsed.get_backend_name() == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        with engine.begin() as conn:
+            migrate(conn)
+    except SQLAlchemyError as err:
+        raise StoreError(f"cannot open the store at {parsed!r}: {err.__class__.__name__}") from err
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
+    # WAL lets readers (status, the web app) run while a send writes; the busy timeout makes
+    # two processes queue on the write lock instead of failing at once.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def add_subscriber(
+    conn: Connection,
+    email: str,
+    *,
+    name: str | None = None,
+    status: str = schema.ACTIVE,
+    source: str = "cli",
+) -> int:
+    """Insert a subscriber and return its id; an address already on the list is an error."""
+    address = normalise(email)
+    stamp = now()
+    try:
+        with conn.begin_nested():
+            result = conn.execute(
+                schema.subscribers.insert().values(
+                    email=address.email,
+                    email_key=address.key,
+                    name=name or None,
+                    status=status,
+                    source=source,
+                    created_at=stamp,
+                    updated_at=stamp,
+                )
+            )
+    except IntegrityError:
+        raise SubscriberError(f"{address.email} is already on the list") from None
+    (new_id,) = result.inserted_primary_key or (None,)
+    return int(new_id)
+
+
+def count(conn: Connection, status: str | None = None) -> int:
+    query = select(func.count()).select_from(schema.subscribers)
+    if status is not None:
+        query = query.where(schema.subscribers.c.status == status)
+    return int(conn.scalar(query) or 0)
+
+
+def get_subscriber(conn: Connection, subscriber_id: int) -> Subscriber | None:
+    row = conn.execute(_columns().where(schema.subscribers.c.id == subscriber_id)).one_or_none()
+    return Subscriber(*row) if row else None
+
+
+def iter_active(engine: Engine, batch_size: int = 500) -> Iterator[Subscriber]:
+    """Yield active subscribers in id order, one keyset page at a time (never OFFSET)."""
+    last_id = 0
+    while True:
+        query = (
+            _columns()
+            .where(schema.subscribers.c.status == schema.ACTIVE, schema.subscribers.c.id > last_id)
+            .order_by(schema.subscribers.c.id)
+            .limit(batch_size)
+        )
+        with engine.connect() as conn:
+            page = [Subscriber(*row) for row in conn.execute(query)]
+        yield from page
+        if len(page) < batch_size:
+            return
+        last_id = page[-1].id
+
+
+def _columns() -> Any:
+    t = schema.subscribers
+    return select(t.c.id, t.c.email, t.c.name, t.c.status)

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Engine, inspect, select
+
+from subscribers import editions, ledger, schema
+from subscribers.addresses import mask, normalise
+from subscribers.errors import InvalidAddress, SubscriberError
+from subscribers.migrations import MIGRATIONS, schema_migrations
+from subscribers.store import add_subscriber, count, iter_active, open_store
+from subscribers.tokens import make_token, read_token
+
+DAY = dt.date(2026, 11, 27)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return open_store(f"sqlite:///{tmp_path / 'store' / 'mp.db'}")
+
+
+def test_open_creates_the_file_and_records_migrations(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'mp.db'}"
+    engine = open_store(url)
+    assert (tmp_path / "nested" / "mp.db").exists()
+    assert {"subscribers", "editions", "deliveries"} <= set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        recorded = list(conn.scalars(select(schema_migrations.c.number)))
+    assert recorded == [m.number for m in MIGRATIONS]
+    open_store(url)  # a second open applies nothing and fails on nothing
+    with engine.connect() as conn:
+        assert list(conn.scalars(select(schema_migrations.c.number))) == recorded
+
+
+def test_address_normalisation_keeps_local_part_and_lowers_domain() -> None:
+    address = normalise("  Ada.Lovelace@Example.COM ")
+    assert address.email == "Ada.Lovelace@example.com"
+    assert address.key == "ada.lovelace@example.com"
+
+
+@pytest.mark.parametrize("raw", ["", "no-at-sign", "a@b", "two@@example.com", "a b@example.com"])
+def test_invalid_addresses_are_refused_with_a_reason(raw: str) -> None:
+    with pytest.raises(InvalidAddress, match="is not a valid address"):
+        normalise(raw)
+
+
+def test_mask_hides_the_local_part() -> None:
+    assert mask("ada.lovelace@example.com") == "a***********@example.com"
+    assert "lovelace" not in mask("ada.lovelace@example.com")
+
+
+def test_duplicate_in_other_case_is_refused(engine: Engine) -> None:
+    with engine.begin() as conn:
+        add_subscriber(conn, "ada@example.com")
+    with engine.begin() as conn, pytest.raises(SubscriberError, match="already on the list"):
+        add_subscriber(conn, "ADA@EXAMPLE.COM")
+    with engine.connect() as conn:
+        assert count(conn) == 1
+
+
+def test_iter_active_streams_in_id_order_across_pages(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for i in range(23):
+            status = schema.UNSUBSCRIBED if i % 5 == 0 else schema.ACTIVE
+            add_subscriber(conn, f"reader{i}@example.com", status=status)
+    got = list(iter_active(engine, batch_size=4))
+    assert [s.email for s in got] == [
+        f"reader{i}@example.com" for i in range(23) if i % 5 != 0
+    ]
+    assert [s.id for s in got] == sorted(s.id for s in got)
+
+
+def test_count_by_status(engine: Engine) -> None:
+    with engine.begin() as conn:
+        add_subscriber(conn, "a@example.com")
+        add_subscriber(conn, "b@example.com", status=schema.BOUNCED)
+    with engine.connect() as conn:
+        assert (count(conn), count(conn, schema.ACTIVE), count(conn, schema.BOUNCED)) == (2, 1, 1)
+
+
+def test_issue_numbers_are_kept_per_date_and_grow(engine: Engine) -> None:
+    with engine.begin() as conn:
+        first = editions.issue_number(conn, DAY)
+        again = editions.issue_number(conn, DAY)
+        second = editions.issue_number(conn, DAY + dt.timedelta(days=1))
+    assert (first, again, second) == (1, 1, 2)
+
+
+def test_ledger_claims_each_delivery_once(engine: Engine) -> None:
+    with engine.begin() as conn:
+        sid = add_subscriber(conn, "a@example.com")
+        editions.issue_number(conn, DAY)
+        assert ledger.claim(conn, DAY, sid) is True
+        assert ledger.claim(conn, DAY, sid) is False  # in flight: unknown, not resent
+        ledger.mark_sent(conn, DAY, sid, "msg-1")
+        assert ledger.claim(conn, DAY, sid) is False
+        assert ledger.counts(conn, DAY) == {
+            "pending": 0, "sending": 0, "sent": 1, "failed": 0, "skipped": 0,
+        }
+
+
+def test_a_failed_delivery_can_be_claimed_again(engine: Engine) -> None:
+    with engine.begin() as conn:
+        sid = add_subscriber(conn, "a@example.com")
+        editions.issue_number(conn, DAY)
+        ledger.claim(conn, DAY, sid)
+        ledger.mark_failed(conn, DAY, sid, "MessageRejected: " + "x" * 2000)
+        assert ledger.claim(conn, DAY, sid) is True
+        row = conn.execute(select(schema.deliveries)).one()
+    assert (row.state, row.attempts) == ("sending", 2)
+    assert len(row.last_error) == 500
+
+
+def test_two_stores_on_one_file_never_both_claim(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'mp.db'}"
+    one, two = open_store(url), open_store(url)
+    with one.begin() as conn:
+        sid = add_subscriber(conn, "a@example.com")
+        editions.issue_number(conn, DAY)
+    with one.begin() as c1:
+        first = ledger.claim(c1, DAY, sid)
+    with two.begin() as c2:
+        second = ledger.claim(c2, DAY, sid)
+    assert (first, second) == (True, False)
+
+
+@given(st.integers(min_value=0, max_value=2**53), st.sampled_from(["unsubscribe", "confirm"]))
+def test_tokens_round_trip(subscriber_id: int, purpose: str) -> None:
+    token = make_token("k", subscriber_id, purpose)  # type: ignore[arg-type]
+    assert read_token("k", token, purpose) == subscriber_id  # type: ignore[arg-type]
+    assert token.isascii() and all(c.isalnum() or c in "-_." for c in token)
+    assert "@" not in token
+
+
+@given(st.integers(min_value=0, max_value=10**9), st.data())
+def test_tampered_tokens_name_nobody(subscriber_id: int, data: st.DataObject) -> None:
+    token = make_token("k", subscriber_id)
+    position = data.draw(st.integers(min_value=0, max_value=len(token) - 1))
+    replacement = data.draw(st.characters(codec="ascii").filter(lambda c: c != token[position]))
+    tampered = token[:position] + replacement + token[position + 1 :]
+    assert read_token("k", tampered) in (None,)
+
+
+def test_tokens_are_bound_to_key_and_purpose() -> None:
+    token = make_token("k", 42)
+    assert read_token("other-key", token) is None
+    assert read_token("k", token, "confirm") is None
+    assert read_token("k", "") is None
+    assert read_token("k", "42") is None
+    assert read_token("k", "0" + token) is None
