@@ -15,6 +15,7 @@ ALLOWED_TAGS = frozenset({"p", "a", "em", "strong", "ul", "ol", "li", "blockquot
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 _URL_SCHEMES = frozenset({"https", "http", "mailto"})
 _SPACE = re.compile(r"\s+")
+_MAX_DECODE_PASSES = 8
 
 
 def clean_html(fragment: str) -> str:
@@ -30,8 +31,16 @@ def clean_html(fragment: str) -> str:
 
 def plain_text(value: str) -> str:
     """Return ``value`` as one line of plain text: no tags, entities decoded, spaces folded."""
-    without_tags = nh3.clean(value, tags=set(), attributes={})
-    return _SPACE.sub(" ", html.unescape(without_tags)).strip()
+    # Decoding entities can uncover markup ("&lt;script&gt;" becomes "<script>"), so strip and
+    # decode again until nothing changes; the bound only guards absurd nesting of encodings.
+    text = value
+    for _ in range(_MAX_DECODE_PASSES):
+        without_tags = nh3.clean(text, tags=set(), attributes={})
+        cleaned = _SPACE.sub(" ", html.unescape(without_tags)).strip()
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
 
 
 def safe_url(url: str) -> str | None:

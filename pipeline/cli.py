@@ -12,6 +12,7 @@ import click
 
 from emails.errors import MorningPostError
 from pipeline import jobs
+from pipeline.send import SendReport
 from pipeline.settings import ENV_PREFIX, Settings, load_settings
 from subscribers import editions, ledger, schema
 from subscribers.store import add_subscriber, count, open_store
@@ -80,7 +81,7 @@ def run(settings: Settings, date_: dt.datetime | None, sample: bool) -> None:
 
 
 def _report_line(
-    report: jobs.SendReport, settings: Settings, date: dt.date, *, sample: bool
+    report: SendReport, settings: Settings, date: dt.date, *, sample: bool
 ) -> str:
     where = settings.data_dir / "outbox" / date.isoformat()
     via = f"outbox {where}" if sample or settings.transport == "outbox" else settings.transport

@@ -22,7 +22,7 @@ def issue_number(conn: Connection, date: dt.date) -> int:
     existing = _number(conn, key)
     if existing is not None:
         return existing
-    number = int(conn.scalar(select(func.coalesce(func.max(schema.editions.c.number), 0)))) + 1
+    number = (conn.scalar(select(func.max(schema.editions.c.number))) or 0) + 1
     stamp = now()
     try:
         with conn.begin_nested():

@@ -82,8 +82,10 @@ def add_subscriber(
             )
     except IntegrityError:
         raise SubscriberError(f"{address.email} is already on the list") from None
-    (new_id,) = result.inserted_primary_key or (None,)
-    return int(new_id)
+    key = result.inserted_primary_key
+    if key is None:
+        raise SubscriberError(f"{address.email} was not stored")
+    return int(key[0])
 
 
 def count(conn: Connection, status: str | None = None) -> int:

@@ -68,9 +68,7 @@ def test_iter_active_streams_in_id_order_across_pages(engine: Engine) -> None:
             status = schema.UNSUBSCRIBED if i % 5 == 0 else schema.ACTIVE
             add_subscriber(conn, f"reader{i}@example.com", status=status)
     got = list(iter_active(engine, batch_size=4))
-    assert [s.email for s in got] == [
-        f"reader{i}@example.com" for i in range(23) if i % 5 != 0
-    ]
+    assert [s.email for s in got] == [f"reader{i}@example.com" for i in range(23) if i % 5 != 0]
     assert [s.id for s in got] == sorted(s.id for s in got)
 
 
@@ -99,7 +97,11 @@ def test_ledger_claims_each_delivery_once(engine: Engine) -> None:
         ledger.mark_sent(conn, DAY, sid, "msg-1")
         assert ledger.claim(conn, DAY, sid) is False
         assert ledger.counts(conn, DAY) == {
-            "pending": 0, "sending": 0, "sent": 1, "failed": 0, "skipped": 0,
+            "pending": 0,
+            "sending": 0,
+            "sent": 1,
+            "failed": 0,
+            "skipped": 0,
         }
 
 
@@ -132,7 +134,8 @@ def test_two_stores_on_one_file_never_both_claim(tmp_path: Path) -> None:
 def test_tokens_round_trip(subscriber_id: int, purpose: str) -> None:
     token = make_token("k", subscriber_id, purpose)  # type: ignore[arg-type]
     assert read_token("k", token, purpose) == subscriber_id  # type: ignore[arg-type]
-    assert token.isascii() and all(c.isalnum() or c in "-_." for c in token)
+    assert token.isascii()
+    assert all(c.isalnum() or c in "-_." for c in token)
     assert "@" not in token
 
 

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from pipeline.cli import main
+from subscribers.tokens import read_token
+from tests.conftest import TEST_KEY
+
+DATE = "2026-11-27"
+ACTIVE_DEMO_SUBSCRIBERS = 5
+UNSUBSCRIBE = re.compile(r"http://127\.0\.0\.1:8080/unsubscribe/([A-Za-z0-9_.-]+)")
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=" ".join)
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = invoke(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    help_text = result.output.split("\n\n", 2)[1].strip()
+    assert len(help_text) > 10, f"{' '.join(path)} has no help text"
+
+
+def test_bad_usage_exits_2(env_settings: Path) -> None:
+    assert invoke("run", "--date", "27/11/2026").exit_code == 2
+    assert invoke("no-such-command").exit_code == 2
+
+
+def test_missing_secret_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = invoke("run", "--sample", "--date", DATE)
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: MORNINGPOST_SECRET_KEY is not set")
+
+
+def test_bad_setting_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MORNINGPOST_FEEDS", "not json")
+    result = invoke("status")
+    assert (result.exit_code, result.stderr.count("\n")) == (1, 1)
+    assert "MORNINGPOST_FEEDS" in result.stderr
+
+
+def _outbox(data_dir: Path) -> list[email.message.EmailMessage]:
+    files = sorted((data_dir / "outbox" / DATE).glob("*.eml"))
+    parsed = [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+    return [m for m in parsed if isinstance(m, email.message.EmailMessage)]
+
+
+def test_run_sample_delivers_one_personal_message_per_active_subscriber(
+    env_settings: Path,
+) -> None:
+    result = invoke("run", "--sample", "--date", DATE)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Issue #1 of 2026-11-27" in result.output
+    assert f"Delivered {ACTIVE_DEMO_SUBSCRIBERS} " in result.output
+    assert (env_settings / "issues" / DATE / "email.html").exists()
+    assert (env_settings / "issues" / DATE / "issue.json").exists()
+
+    messages = _outbox(env_settings)
+    assert len(messages) == ACTIVE_DEMO_SUBSCRIBERS
+    recipients, tokens = set(), set()
+    for message in messages:
+        text, html = message.iter_parts()
+        assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+        header_token = UNSUBSCRIBE.search(message["List-Unsubscribe"])
+        assert header_token is not None
+        token = header_token.group(1)
+        assert token in html.get_content()
+        assert token in text.get_content()
+        assert "{{" not in html.get_content()
+        assert "{{" not in text.get_content()
+        recipients.add(message["To"].addresses[0].addr_spec)
+        tokens.add(token)
+        assert read_token(TEST_KEY, token) is not None
+    assert len(recipients) == len(tokens) == ACTIVE_DEMO_SUBSCRIBERS
+    assert "left.last.week@example.com" not in recipients
+
+
+def test_run_twice_delivers_nothing_the_second_time(env_settings: Path) -> None:
+    assert invoke("run", "--sample", "--date", DATE).exit_code == 0
+    again = invoke("run", "--sample", "--date", DATE)
+    assert again.exit_code == 0, again.stderr
+    assert "Delivered 0 " in again.output
+    assert f"already sent {ACTIVE_DEMO_SUBSCRIBERS}" in again.output
+    assert len(_outbox(env_settings)) == ACTIVE_DEMO_SUBSCRIBERS
+
+
+def test_status_json_after_a_run(env_settings: Path) -> None:
+    invoke("run", "--sample", "--date", DATE)
+    result = invoke("status", "--date", DATE, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output) == {
+        "date": DATE,
+        "state": "sent",
+        "deliveries": {"pending": 0, "sent": 5, "failed": 0, "skipped": 0, "unknown": 0},
+    }
+
+
+def test_stages_one_by_one(env_settings: Path) -> None:
+    assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
+    rendered = invoke("render", "--date", DATE)
+    assert rendered.exit_code == 0
+    assert re.search(r"email\.html [\d,]+ bytes", rendered.output)
+    assert invoke("subscribers", "add", "Reader@Example.com", "--name", "Rea").exit_code == 0
+    dry = invoke("send", "--date", DATE, "--dry-run")
+    assert (dry.exit_code, dry.output.strip()) == (0, "Dry run: 1 messages built, none sent")
+    assert not (env_settings / "outbox" / DATE).exists()
+    sent = invoke("send", "--date", DATE)
+    assert sent.exit_code == 0
+    assert len(_outbox(env_settings)) == 1
+    assert invoke("subscribers", "count", "--status", "active").output.strip() == "1"
+
+
+def test_render_without_a_draft_fails_in_one_line(env_settings: Path) -> None:
+    result = invoke("render", "--date", DATE)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: no issue for 2026-11-27")
+    assert result.stderr.count("\n") == 1
+
+
+def test_the_installed_console_script_runs_the_sample(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("morningpost")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MORNINGPOST_")}
+    env |= {"MORNINGPOST_DATA_DIR": str(tmp_path / "data"), "MORNINGPOST_SECRET_KEY": "k"}
+    done = subprocess.run(
+        [str(script), "run", "--sample"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Delivered 5 via outbox" in done.stdout
