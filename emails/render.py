@@ -47,9 +47,13 @@ _MARKERS = {name: f"{_MARKER_PREFIX}{name}" for name in PLACEHOLDERS}
 _RAW_HTML = re.compile(r"(<style\b.*?</style>|<!--.*?-->)", re.DOTALL | re.IGNORECASE)
 _TEXT_BRACE = re.compile(r"\{(?=\{|" + _MARKER_PREFIX + ")")
 _WORD_JOINER = "\u2060"
-# MJML's hidden preheader is white text; on our light page that is the low-contrast
-# trick SpamAssassin scores (HTML_FONT_LOW_CONTRAST). It is hidden anyway: drop the colour.
-_PREVIEW_WHITE = re.compile(r'(<div style="display:none;[^"]*?)color:#ffffff;')
+# MJML hides the preheader with white 1px text; SpamAssassin scores both tricks
+# (HTML_FONT_LOW_CONTRAST, and FONT_INVIS_MSGID: a 1px font straight before text). The
+# preheader stays hidden without either.
+_PREVIEW_STYLE = re.compile(r'<div style="display:none;[^"]*"')
+_HIDDEN_STYLE = (
+    '<div style="display:none;max-height:0px;max-width:0px;opacity:0;overflow:hidden;mso-hide:all;"'
+)
 
 logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
 logging.getLogger("cssutils").setLevel(logging.CRITICAL)
@@ -153,7 +157,7 @@ def _inline_css(html: str) -> str:
 
 
 def _finish_html(html: str) -> str:
-    html = _PREVIEW_WHITE.sub(r"\1", html, count=1)
+    html = _PREVIEW_STYLE.sub(_HIDDEN_STYLE, html, count=1)
     parts = _RAW_HTML.split(html)
     # split() with one group: even indices are markup and text, odd ones CSS or comments.
     parts[::2] = [part.replace("{", "&#123;") for part in parts[::2]]

@@ -167,6 +167,7 @@ def test_preheader_is_hidden_without_white_text(full: RenderedEmail) -> None:
     assert preview is not None
     assert preview.group(1).startswith("Today's trending models")
     assert "#ffffff" not in preview.group(0).lower()
+    assert "font-size" not in preview.group(0)  # a 1px font before text: FONT_INVIS_MSGID
 
 
 def test_language_comes_from_the_issue() -> None:
