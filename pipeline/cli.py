@@ -80,9 +80,7 @@ def run(settings: Settings, date_: dt.datetime | None, sample: bool) -> None:
     click.echo(_report_line(report, settings, issue.date, sample=sample))
 
 
-def _report_line(
-    report: SendReport, settings: Settings, date: dt.date, *, sample: bool
-) -> str:
+def _report_line(report: SendReport, settings: Settings, date: dt.date, *, sample: bool) -> str:
     where = settings.data_dir / "outbox" / date.isoformat()
     via = f"outbox {where}" if sample or settings.transport == "outbox" else settings.transport
     return (

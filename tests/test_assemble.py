@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pipeline.assemble import assemble
+from pipeline.numbers import by_the_numbers, human_parameters
+from pipeline.sources.items import (
+    EditorialPiece,
+    Gathering,
+    ModelItem,
+    PaperItem,
+    WeatherReport,
+)
+
+DAY = dt.date(2026, 2, 25)
+
+
+def model(name: str, task: str | None, params: int | None, score: float = 1.0) -> ModelItem:
+    return ModelItem(
+        id=f"org/{name}",
+        author="org",
+        url=f"https://huggingface.co/org/{name}",
+        likes=10,
+        downloads=100,
+        trending_score=score,
+        pipeline_tag=task,
+        tags=(),
+        parameters=params,
+    )
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (1_543_714_304, "1.5B"),
+        (350_000_000, "350M"),
+        (12_000_000_000, "12B"),
+        (999, "999"),
+        (2_000_000_000_000, "2T"),
+        (1_000_000_000, "1B"),
+    ],
+)
+def test_human_parameters(count: int, text: str) -> None:
+    assert human_parameters(count) == text
+
+
+def test_figures_are_computed_from_the_models() -> None:
+    models = [
+        model("a", "automatic-speech-recognition", 1_000_000_000),
+        model("b", "object-detection", 2_000_000_000),
+        model("c", "text-generation", 70_000_000_000),
+        model("d", "object-detection", None),
+        model("e", None, None),
+    ]
+    assert [(f.label, f.value) for f in by_the_numbers(models)] == [
+        ("Specialized Models Trending", "3/4"),
+        ("Average Model Size", "1.5B params"),
+        ("Domain Focus Areas", "2"),
+    ]
+
+
+def test_a_figure_without_data_is_left_out() -> None:
+    only_unsized = [model("a", "object-detection", None), model("b", "text-generation", 7)]
+    labels = [f.label for f in by_the_numbers(only_unsized)]
+    assert "Average Model Size" not in labels
+    assert by_the_numbers([]) == []
+
+
+def test_editorial_lead_wins_and_sections_follow_the_sample() -> None:
+    gathered = Gathering(
+        models=[model("small", "object-detection", 10**9, score=5), model("big", None, None, 9)],
+        papers=[
+            PaperItem(
+                id="1",
+                title="Low",
+                summary="Meh. More.",
+                url="https://x.example.com/1",
+                authors=("A",),
+                source="arXiv",
+                upvotes=1,
+            ),
+            PaperItem(
+                id="2",
+                title="High",
+                summary="Great result. Details.",
+                url="https://x.example.com/2",
+                authors=("B",),
+                source="HF",
+                upvotes=9,
+            ),
+        ],
+        editorial=[
+            EditorialPiece(
+                section="lead", title="Lead", body_html="<p>x</p>", summary="Sum", score=8
+            ),
+            EditorialPiece(section="deep-dive", title="Deep", body_html="<p>y</p>", pull_quote="Q"),
+            EditorialPiece(
+                section="opinion", title="Op", body_html="<p>z</p>", column="Guest Column"
+            ),
+        ],
+        weather=WeatherReport(city="Manchester", temperature_c=6.1, condition="Overcast"),
+    )
+    issue = assemble(gathered, date=DAY, number=28, city="Manchester, United Kingdom")
+    assert issue.lead is not None
+    assert (issue.lead.title, issue.lead.score, issue.subject, issue.preheader) == (
+        "Lead",
+        8,
+        "Lead",
+        "Sum",
+    )
+    assert issue.deep_dive is not None
+    assert issue.deep_dive.pull_quote == "Q"
+    assert [o.kicker for o in issue.opinions] == ["Guest Column"]
+    assert [t.name for t in issue.tools] == ["big", "small"]  # by trending score
+    assert issue.tools[1].size == "1B params"
+    assert issue.tools[0].size == ""  # unknown, not zero
+    assert [r.title for r in issue.reading] == ["High", "Low"]  # by upvotes
+    assert issue.reading[0].description == "Great result."
+    assert issue.masthead.weather is not None
+    assert issue.masthead.weather.condition == "Overcast"
+
+
+def test_without_editorial_the_lead_states_only_facts_from_the_data() -> None:
+    top = model("top", "object-detection", 2 * 10**9, score=10)
+    issue = assemble(
+        Gathering(models=[top, model("next", None, None)]), date=DAY, number=1, city="Manchester"
+    )
+    assert issue.lead is not None
+    assert issue.lead.title == "org/top leads the trending chart"
+    assert "10 likes and 100 downloads" in issue.lead.body_html
+    assert "2B parameters" in issue.lead.body_html
+    assert issue.deep_dive is None
+    assert issue.opinions == []
+
+
+def test_an_empty_day_gives_an_issue_with_nothing_invented() -> None:
+    issue = assemble(Gathering(), date=DAY, number=3, city="Manchester")
+    assert issue.lead is None
+    assert (issue.numbers, issue.tools, issue.reading) == ([], [], [])
+    assert issue.masthead.weather is None
+    assert issue.subject == "The AI Morning Post \u2014 25 February 2026"
