@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 from sqlalchemy import Engine
 
-from emails.errors import ConfigError
+from emails.errors import ConfigError, MorningPostError
 from emails.issue import Issue
 from emails.render import RenderedEmail, render_email
 from emails.transports.base import Transport
@@ -33,6 +33,13 @@ from subscribers.store import open_store
 log = logging.getLogger(__name__)
 
 
+class IssueLocked(MorningPostError):
+    """The issue's sending has begun: its draft and rendered files may no longer change."""
+
+
+_STARTED = (editions.SENDING, editions.SENT, editions.PAUSED)
+
+
 @dataclass(frozen=True)
 class Rendered:
     html_path: Path
@@ -44,6 +51,7 @@ class Rendered:
 def assemble_issue(settings: Settings, date: dt.date, *, sample: bool = False) -> Issue:
     """Fetch the sources and write ``issue.json`` for ``date``; return the issue."""
     engine = open_store(settings.store_url)
+    _refuse_if_started(engine, date, "re-assembled")
     with engine.begin() as conn:
         number = editions.issue_number(conn, date)
     gathered = gather(_sources(settings, date, sample=sample))
@@ -80,6 +88,7 @@ def load_issue(settings: Settings, date: dt.date) -> Issue:
 
 def render_issue(settings: Settings, date: dt.date) -> Rendered:
     """Render ``issue.json`` for ``date`` into ``email.html`` and ``email.txt``."""
+    _refuse_if_started(open_store(settings.store_url), date, "re-rendered")
     rendered = render_email(load_issue(settings, date), postal_address=settings.postal_address)
     folder = paths.issue_dir(settings.data_dir, date)
     html_path, text_path = folder / paths.EMAIL_HTML, folder / paths.EMAIL_TXT
@@ -147,10 +156,8 @@ def run(settings: Settings, date: dt.date, *, sample: bool = False) -> RunResult
         if issue_path.exists()
         else assemble_issue(settings, date, sample=sample)
     )
-    with engine.begin() as conn:
-        started = editions.state(conn, date) in (editions.SENDING, editions.SENT, editions.PAUSED)
     # Once sending began, everyone must get the same email: never re-render under a send.
-    rendered = None if started else render_issue(settings, date)
+    rendered = None if _started(engine, date) else render_issue(settings, date)
     # Sample content must never reach real readers, whatever transport is configured.
     outbox = OutboxTransport(paths.outbox_dir(settings.data_dir, date)) if sample else None
     report = send(settings, date, engine=engine, transport=outbox)
@@ -160,3 +167,16 @@ def run(settings: Settings, date: dt.date, *, sample: bool = False) -> RunResult
 def _seed(engine: Engine) -> int:
     with engine.begin() as conn:
         return seed_demo_subscribers(conn, demo_csv())
+
+
+def _started(engine: Engine, date: dt.date) -> bool:
+    with engine.connect() as conn:
+        return editions.state(conn, date) in _STARTED
+
+
+def _refuse_if_started(engine: Engine, date: dt.date, verb: str) -> None:
+    if _started(engine, date):
+        raise IssueLocked(
+            f"the issue of {date} is being sent or was sent: it cannot be {verb} "
+            "(readers must all get the same email)"
+        )

@@ -151,3 +151,14 @@ def test_the_installed_console_script_runs_the_sample(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Delivered 5 via outbox" in done.stdout
+
+
+def test_a_sent_issue_is_neither_reassembled_nor_rerendered(env_settings: Path) -> None:
+    assert invoke("run", "--sample", "--date", DATE).exit_code == 0
+    draft = (env_settings / "issues" / DATE / "issue.json").read_bytes()
+    for command in (("assemble", "--sample"), ("render",)):
+        result = invoke(*command, "--date", DATE)
+        assert result.exit_code == 1
+        assert "is being sent or was sent" in result.stderr
+        assert result.stderr.count("\n") == 1
+    assert (env_settings / "issues" / DATE / "issue.json").read_bytes() == draft
