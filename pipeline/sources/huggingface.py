@@ -76,20 +76,29 @@ def default_endpoint() -> str:
     return constants.ENDPOINT.rstrip("/")
 
 
-class HuggingFaceTrending:
+class _HubSource:
+    name: str
+    default_limit: int
+
+    def __init__(
+        self, client: httpx.Client, *, limit: int | None = None, endpoint: str | None = None
+    ) -> None:
+        self._client = client
+        self._limit = limit or self.default_limit
+        self._endpoint = endpoint
+
+    def _base(self) -> str:
+        return self._endpoint or default_endpoint()
+
+
+class HuggingFaceTrending(_HubSource):
     """Today's trending models, most trending first."""
 
     name = "huggingface-trending"
-
-    def __init__(
-        self, client: httpx.Client, *, limit: int = 8, endpoint: str | None = None
-    ) -> None:
-        self._client = client
-        self._limit = limit
-        self._endpoint = endpoint
+    default_limit = 8
 
     def fetch(self) -> Gathering:
-        endpoint = self._endpoint or default_endpoint()
+        endpoint = self._base()
         params: QueryParams = {
             "sort": "trendingScore",
             "limit": self._limit,
@@ -101,20 +110,14 @@ class HuggingFaceTrending:
         return Gathering(models=models[: self._limit])
 
 
-class HuggingFacePapers:
+class HuggingFacePapers(_HubSource):
     """Today's daily papers on the Hub."""
 
     name = "huggingface-papers"
-
-    def __init__(
-        self, client: httpx.Client, *, limit: int = 10, endpoint: str | None = None
-    ) -> None:
-        self._client = client
-        self._limit = limit
-        self._endpoint = endpoint
+    default_limit = 10
 
     def fetch(self) -> Gathering:
-        endpoint = self._endpoint or default_endpoint()
+        endpoint = self._base()
         params = {"limit": self._limit}
         _status, body = get_json(self._client, f"{endpoint}/api/daily_papers", params=params)
         entries = _entries(body, "daily papers")
