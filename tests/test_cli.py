@@ -162,3 +162,9 @@ def test_a_sent_issue_is_neither_reassembled_nor_rerendered(env_settings: Path) 
         assert "is being sent or was sent" in result.stderr
         assert result.stderr.count("\n") == 1
     assert (env_settings / "issues" / DATE / "issue.json").read_bytes() == draft
+
+
+def test_help_works_even_when_settings_are_bad(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MORNINGPOST_TIMEZONE", "Nowhere/Nothing")
+    assert invoke("run", "--help").exit_code == 0
+    assert invoke("status").exit_code == 1
