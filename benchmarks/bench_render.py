@@ -1,0 +1,78 @@
+"""What one issue costs to render, and what each message costs to build.
+
+Reports medians, the per-message cost, and the ratio that justifies rendering once per
+issue and personalising per subscriber.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from email.policy import SMTP
+from pathlib import Path
+
+from emails.issue import Issue
+from emails.render import render_email
+from emails.transports.outbox import OutboxTransport
+from pipeline.send import Mailing, message_for
+from subscribers.store import Subscriber
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FIXTURE = ROOT / "tests" / "fixtures" / "issue.json"
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    action()  # warm caches (template compile, imports) outside the measurement
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main(quick: bool = False) -> None:
+    repeat, messages = (3, 50) if quick else (30, 2000)
+
+    issue = Issue.load(FIXTURE)
+    render_s = median_seconds(lambda: render_email(issue, postal_address="1 Example St"), repeat)
+    mailing = Mailing(
+        date=dt.date(2026, 2, 25),
+        rendered=render_email(issue, postal_address="1 Example St"),
+        sender="The AI Morning Post <briefing@example.com>",
+        public_url="https://news.example.com",
+        secret_key="bench-key",
+    )
+    people = [
+        Subscriber(i, f"reader{i}@example.com", f"Reader {i}", "active") for i in range(messages)
+    ]
+
+    start = time.perf_counter()
+    for person in people:
+        message_for(mailing, person).as_bytes(policy=SMTP)
+    build_s = (time.perf_counter() - start) / messages
+
+    with tempfile.TemporaryDirectory() as folder:
+        outbox = OutboxTransport(Path(folder))
+        start = time.perf_counter()
+        for person in people[: max(messages // 10, 10)]:
+            outbox.send(message_for(mailing, person))
+        outbox_s = (time.perf_counter() - start) / max(messages // 10, 10)
+
+    print(
+        f"render issue.json -> email.html + email.txt: median {render_s * 1e3:.1f} ms"
+        f" ({repeat} runs)"
+    )
+    print(
+        f"personalise + build + serialise one message: {build_s * 1e6:.0f} us ({messages} messages)"
+    )
+    print(f"outbox delivery (build + fsync'd .eml write): {outbox_s * 1e6:.0f} us per message")
+    print(
+        f"ratio render / per-message build: {render_s / build_s:.0f}x "
+        "(what rendering per subscriber would multiply the cost by)"
+    )
+    print(f"messages per second per core, build only: {1 / build_s:,.0f}")
