@@ -13,7 +13,7 @@ import nh3
 
 ALLOWED_TAGS = frozenset({"p", "a", "em", "strong", "ul", "ol", "li", "blockquote", "code", "br"})
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
-_URL_SCHEMES = frozenset({"https", "http", "mailto"})
+_URL_SCHEMES = frozenset({"https", "http"})  # links only to the web: no mailto:, data:, ...
 _SPACE = re.compile(r"\s+")
 _MAX_DECODE_PASSES = 8
 
@@ -25,8 +25,17 @@ def clean_html(fragment: str) -> str:
         tags=set(ALLOWED_TAGS),
         attributes={tag: set(attrs) for tag, attrs in _ALLOWED_ATTRIBUTES.items()},
         url_schemes=set(_URL_SCHEMES),
+        attribute_filter=_absolute_links_only,
         link_rel="noopener noreferrer",
     ).strip()
+
+
+def _absolute_links_only(_tag: str, attribute: str, value: str) -> str | None:
+    # url_schemes lets relative and protocol-relative ("//tracker.example/p") links through;
+    # in an email those point nowhere or anywhere, so only absolute http(s) links stay.
+    if attribute == "href" and safe_url(value) is None:
+        return None
+    return value
 
 
 def plain_text(value: str) -> str:

@@ -10,14 +10,46 @@ from pipeline.sources.items import ModelItem
 # Tasks a general-purpose model is published under; anything else is a specialised domain.
 GENERAL_TASKS = frozenset({"text-generation", "image-text-to-text", "any-to-any"})
 
+# Hub tags that put a model published under a general task into a narrow domain anyway: a
+# text-generation model tagged "math" is a maths model. Lower-case, matched exactly.
+DOMAIN_TAGS: dict[str, str] = {
+    "math": "math",
+    "mathematics": "math",
+    "code": "code",
+    "coding": "code",
+    "medical": "medical",
+    "biomedical": "medical",
+    "clinical": "medical",
+    "biology": "biology",
+    "chemistry": "chemistry",
+    "legal": "legal",
+    "law": "legal",
+    "finance": "finance",
+    "financial": "finance",
+}
+
 
 def by_the_numbers(models: Sequence[ModelItem]) -> list[Figure]:
     figures = [_specialised(models), _average_size(models), _domains(models)]
     return [figure for figure in figures if figure is not None]
 
 
+def domain_of(model: ModelItem) -> str | None:
+    """The model's domain: a domain tag if it has one, else a specialised task, else None.
+
+    None means general-purpose (a general task and no domain tag) or unknown (no task).
+    """
+    for tag in model.tags:
+        domain = DOMAIN_TAGS.get(tag.lower())
+        if domain is not None and model.pipeline_tag is not None:
+            return domain
+    if model.pipeline_tag is not None and model.pipeline_tag not in GENERAL_TASKS:
+        return model.pipeline_tag
+    return None
+
+
 def is_specialised(model: ModelItem) -> bool:
-    return model.pipeline_tag is not None and model.pipeline_tag not in GENERAL_TASKS
+    return domain_of(model) is not None
 
 
 def _specialised(models: Sequence[ModelItem]) -> Figure | None:
@@ -38,7 +70,7 @@ def _average_size(models: Sequence[ModelItem]) -> Figure | None:
 
 
 def _domains(models: Sequence[ModelItem]) -> Figure | None:
-    domains = {m.pipeline_tag for m in models if is_specialised(m)}
+    domains = {domain_of(m) for m in models} - {None}
     if not domains:
         return None
     return Figure(label="Domain Focus Areas", value=str(len(domains)))

@@ -128,11 +128,24 @@ def test_without_editorial_the_lead_states_only_facts_from_the_data() -> None:
         Gathering(models=[top, model("next", None, None)]), date=DAY, number=1, city="Manchester"
     )
     assert issue.lead is not None
-    assert issue.lead.title == "org/top leads the trending chart"
+    assert issue.lead.title == "org/top trends in object detection"
     assert "10 likes and 100 downloads" in issue.lead.body_html
-    assert "2B parameters" in issue.lead.body_html
+    assert "2B published parameters" in issue.lead.body_html
+    assert "number one on today" in issue.lead.body_html
+    assert [link.url for link in issue.lead.links] == ["https://huggingface.co/org/top"]
+    assert issue.lead.score == 2  # base 1 + holds the number one
     assert issue.deep_dive is None
     assert issue.opinions == []
+
+
+def test_an_editor_lead_without_a_score_gets_the_clusters_score() -> None:
+    gathered = Gathering(
+        models=[model("a", "object-detection", None, 3), model("b", "object-detection", None)],
+        editorial=[EditorialPiece(section="lead", title="Lead", body_html="<p>x</p>")],
+    )
+    issue = assemble(gathered, date=DAY, number=1, city="Manchester")
+    assert issue.lead is not None
+    assert (issue.lead.title, issue.lead.score) == ("Lead", 3)  # 1 + one more model + number one
 
 
 def test_an_empty_day_gives_an_issue_with_nothing_invented() -> None:

@@ -464,9 +464,35 @@ def test_files_load_sorted_by_name(tmp_path: Path) -> None:
     assert [p.title for p in EditorialSource(tmp_path).fetch().editorial] == ["First", "Second"]
 
 
-def test_a_missing_editorial_folder_is_a_source_error(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="does not exist"):
+def test_a_missing_editorial_folder_is_news_at_info_level_not_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="pipeline.sources.editorial"):
+        gathered = EditorialSource(tmp_path / "2026-02-25").fetch()
+    assert gathered.editorial == []
+    (record,) = caplog.records
+    assert record.levelno == logging.INFO
+    assert record.getMessage().startswith("no editorial for 2026-02-25")
+
+
+def test_an_unreadable_editorial_folder_is_a_source_error(tmp_path: Path) -> None:
+    # A file where the day's folder should be: present, but not readable as a folder.
+    (tmp_path / "2026-02-25").write_text("oops", encoding="utf-8")
+    with pytest.raises(SourceError, match="unreadable"):
         EditorialSource(tmp_path / "2026-02-25").fetch()
+
+
+def test_an_unreadable_editorial_file_is_a_warning_and_the_rest_load(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, "02-good.md", GOOD)
+    (tmp_path / "01-dir.md").mkdir()  # is_file() is False: not a piece, silently not read
+    write(tmp_path, "03-latin1.md", "---\nsection: opinion\ntitle: Caf\xe9\n---\n")
+    (tmp_path / "03-latin1.md").write_bytes("---\ntitle: Caf\xe9\n---\n".encode("latin-1"))
+    with caplog.at_level(logging.WARNING, logger="pipeline.sources.editorial"):
+        pieces = EditorialSource(tmp_path).fetch().editorial
+    assert [p.title for p in pieces] == ["Fine"]
+    assert "03-latin1.md" in caplog.text
 
 
 # --- composition and isolation ---------------------------------------------------------------

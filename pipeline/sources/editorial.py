@@ -55,18 +55,28 @@ class EditorialSource:
         self._markdown = MarkdownIt("commonmark", {"html": False})
 
     def fetch(self) -> Gathering:
-        if not self.directory.is_dir():
-            raise SourceError(f"editorial folder {self.directory} does not exist")
-        files = sorted(
-            (f for f in self.directory.iterdir() if f.name.endswith(".md") and f.is_file()),
-            key=lambda f: f.name,
-        )
+        if not _exists(self.directory):
+            # Editors may simply write nothing for a day: that is news, not a fault.
+            log.info("no editorial for %s (%s does not exist)", self.directory.name, self.directory)
+            return Gathering()
+        try:
+            files = sorted(
+                (f for f in self.directory.iterdir() if f.name.endswith(".md") and f.is_file()),
+                key=lambda f: f.name,
+            )
+        except OSError as err:
+            # Present but unreadable (a file where the folder should be, no permission): a
+            # fault someone must fix, so it is a SourceError, which gather() logs as a warning.
+            reason = err.strerror or type(err).__name__
+            raise SourceError(f"editorial folder {self.directory} unreadable: {reason}") from None
         pieces: list[EditorialPiece] = []
         for file in files:
             try:
                 pieces.append(self._piece(file))
             except (FrontMatterError, UnicodeDecodeError) as err:
                 log.warning("editorial %s skipped: %s", file.name, err)
+            except OSError as err:
+                log.warning("editorial %s unreadable: %s", file.name, err.strerror or err)
         return Gathering(editorial=pieces)
 
     def _piece(self, file: Traversable) -> EditorialPiece:
@@ -83,6 +93,11 @@ class EditorialSource:
             pull_quote=fields["pull_quote"],
             path=str(file),
         )
+
+
+def _exists(directory: Traversable) -> bool:
+    """True when something is at ``directory`` (a folder, or a file standing in its way)."""
+    return directory.is_dir() or directory.is_file()
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any], str]:

@@ -1,5 +1,11 @@
 """RSS and Atom feeds: arXiv listings become papers, everything else becomes news.
 
+Two arXiv shapes are recognised: the RSS listing (``rss.arxiv.org``: one comma-joined
+``dc:creator``, an "Announce Type" header before the abstract) and the API's Atom
+(``export.arxiv.org/api/query``: several ``author/name``, ``arxiv:primary_category``, a
+``link title=pdf`` beside the abstract page). Both become ``PaperItem``s with the same id and
+the same public ``https://arxiv.org/abs/<id>`` link, so dedup sees one paper.
+
 Fetching is ours (``pipeline.sources.http``: timeouts, one retry, our User-Agent); feedparser
 only ever sees bytes, so it never opens a connection of its own.
 """
@@ -57,22 +63,61 @@ def parse_feed(content: bytes, *, base_url: str) -> Gathering:
             raise SourceError(f"feed {httpx.URL(base_url).host} unreadable: {reason}")
         # A feed with a broken tail still has good entries before it: keep them.
         log.warning("feed %s is malformed (%s); keeping %d entries", base_url, reason, len(entries))
+    if not parsed.get("version") and not entries:
+        # An HTML error or login page served where the feed should be: not "no news today".
+        raise SourceError(f"feed {httpx.URL(base_url).host} sent something that is not RSS or Atom")
     feed_title = plain_text(parsed.feed.get("title", "")) or (httpx.URL(base_url).host or base_url)
     gathered = Gathering()
     for entry in entries:
-        if _is_arxiv(entry):
-            paper = arxiv_paper(entry, base_url=base_url, source=feed_title)
-            if paper is not None:
-                gathered.papers.append(paper)
-        else:
-            news = news_item(entry, base_url=base_url, source=feed_title)
-            if news is not None:
-                gathered.news.append(news)
+        item = _item(entry, base_url=base_url, source=feed_title)
+        if isinstance(item, PaperItem):
+            gathered.papers.append(item)
+        elif item is not None:
+            gathered.news.append(item)
     return gathered
+
+
+def _item(entry: Any, *, base_url: str, source: str) -> PaperItem | NewsItem | None:
+    if _is_arxiv(entry):
+        return arxiv_paper(entry, base_url=base_url, source=source)
+    if _is_arxiv_api(entry):
+        return arxiv_api_paper(entry)
+    return news_item(entry, base_url=base_url, source=source)
 
 
 def _is_arxiv(entry: Any) -> bool:
     return "arxiv_announce_type" in entry
+
+
+def _is_arxiv_api(entry: Any) -> bool:
+    return "arxiv_primary_category" in entry and bool(_ARXIV_ID.search(str(entry.get("id", ""))))
+
+
+def arxiv_api_paper(entry: Any) -> PaperItem | None:
+    """An entry of the arXiv API's Atom as a paper; None without a usable id or title."""
+    match = _ARXIV_ID.search(str(entry.get("id", "")))
+    title = plain_text(entry.get("title", ""))
+    if match is None or not title:
+        return None
+    paper_id = match.group(1)
+    category = entry.get("arxiv_primary_category") or {}
+    term = plain_text(str(category.get("term", ""))) if isinstance(category, dict) else ""
+    return PaperItem(
+        id=paper_id,
+        title=title,
+        summary=plain_text(entry.get("summary", "")),
+        # The abstract page, versionless and https, whatever the API's link says: the same
+        # link the RSS listing gives, and the one readers want (the PDF is one click away).
+        url=f"https://arxiv.org/abs/{paper_id}",
+        # feedparser's entry.author is only the LAST author; entry.authors holds them all.
+        authors=tuple(
+            name
+            for name in (plain_text(str(a.get("name", ""))) for a in entry.get("authors", []))
+            if name
+        ),
+        source=f"arXiv {term}".strip(),
+        published_at=_published(entry),
+    )
 
 
 def arxiv_paper(entry: Any, *, base_url: str, source: str) -> PaperItem | None:
