@@ -15,7 +15,7 @@ from email.policy import SMTP
 from pathlib import Path
 
 from emails.issue import Issue
-from emails.render import render_email
+from emails.render import render_email, render_web
 from emails.transports.outbox import OutboxTransport
 from pipeline.send import Mailing, message_for
 from subscribers.store import Subscriber
@@ -39,7 +39,16 @@ def main(quick: bool = False) -> None:
     repeat, messages = (3, 50) if quick else (30, 2000)
 
     issue = Issue.load(FIXTURE)
-    render_s = median_seconds(lambda: render_email(issue, postal_address="1 Example St"), repeat)
+
+    def render_stage() -> tuple[str, str, str]:
+        """What `morningpost render` computes: issue.json -> email.html, email.txt, web.html."""
+        loaded = Issue.load(FIXTURE)
+        email = render_email(loaded, postal_address="1 Example St")
+        web = render_web(loaded, postal_address="1 Example St", archive_url="https://x.example/")
+        return email.html, email.text, web
+
+    render_s = median_seconds(render_stage, repeat)
+    html, text, web = render_stage()
     mailing = Mailing(
         date=dt.date(2026, 2, 25),
         rendered=render_email(issue, postal_address="1 Example St"),
@@ -64,8 +73,12 @@ def main(quick: bool = False) -> None:
         outbox_s = (time.perf_counter() - start) / max(messages // 10, 10)
 
     print(
-        f"render issue.json -> email.html + email.txt: median {render_s * 1e3:.1f} ms"
-        f" ({repeat} runs)"
+        f"render issue.json -> email.html + email.txt + web.html: median {render_s * 1e3:.1f} ms"
+        f" ({repeat} runs; target < 100 ms)"
+    )
+    print(
+        f"sizes: email.html {len(html.encode()):,} bytes (budget 102,400), "
+        f"email.txt {len(text.encode()):,} bytes, web.html {len(web.encode()):,} bytes"
     )
     print(
         f"personalise + build + serialise one message: {build_s * 1e6:.0f} us ({messages} messages)"

@@ -1,4 +1,4 @@
-"""Render one issue into the email's HTML and plaintext, once per issue.
+"""Render one issue into the email's HTML and plaintext, once per issue, and its web edition.
 
 Jinja2 writes MJML, MJML (the Rust MRML compiler) writes responsive HTML, premailer
 inlines the CSS for clients that ignore ``<style>``. The per-subscriber parts stay as SES
@@ -10,6 +10,9 @@ Two things make the placeholders safe:
   decode any ``&#123;`` the content was escaped with, so placeholders are inserted last.
 * After premailer, every ``{`` outside CSS and comments is written as ``&#123;`` (HTML)
   and every ``{{`` is split by a word joiner (text), so no issue content can form one.
+
+The web edition (``render_web``) is the same template without the per-subscriber parts,
+and without premailer: a browser reads ``<style>``, and inlining is most of the cost.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ HTML_TEMPLATE = "issue.mjml.j2"
 # Gmail clips HTML at about 102 KB (measured 102-105 KB); 100 KB keeps a margin.
 HTML_BUDGET_BYTES = 102_400
 
+# Primary language subtags written right to left (the issue's ``language`` is BCP 47).
+_RTL_LANGUAGES = frozenset(
+    {"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ps", "sd", "ug", "ur", "yi"}
+)
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = (
     "January", "February", "March", "April", "May", "June",
@@ -80,6 +87,25 @@ def render_email(issue: Issue, *, postal_address: str) -> RenderedEmail:
     return RenderedEmail(html=html, text=text, subject=_break_text_braces(issue.subject))
 
 
+def render_web(
+    issue: Issue, *, postal_address: str, archive_url: str = "", feed_url: str = ""
+) -> str:
+    """Render the browser edition of ``issue``: no greeting, unsubscribe or view link.
+
+    ``archive_url`` and ``feed_url`` (absolute, or "" to leave out) are linked from its
+    footer. Raises RenderError if a template or MJML fails.
+    """
+    context = _context(issue, postal_address)
+    context.update(web=True, archive_url=archive_url, feed_url=feed_url)
+    return _compile_mjml(_render_mjml(issue, context))
+
+
+def text_direction(language: str) -> str:
+    """``rtl`` for languages written right to left (``ar``, ``he-IL`` ...), else ``ltr``."""
+    primary = language.strip().replace("_", "-").split("-")[0].lower()
+    return "rtl" if primary in _RTL_LANGUAGES else "ltr"
+
+
 def long_date(day: dt.date) -> str:
     """``Wednesday, 25 February 2026``, in English whatever the process locale is."""
     return f"{_WEEKDAYS[day.weekday()]}, {day.day} {_MONTHS[day.month - 1]} {day.year}"
@@ -107,7 +133,9 @@ def _context(issue: Issue, postal_address: str) -> dict[str, object]:
         "long_date": long_date(issue.date),
         "weather": weather_line(issue.masthead.weather),
         "postal_address": postal_address,
+        "direction": text_direction(issue.language),
         "ph": _MARKERS,
+        "web": False,
     }
 
 
@@ -148,6 +176,9 @@ def _inline_css(html: str) -> str:
         keep_style_tags=True,  # the @media rules (mobile, dark mode) live only there
         strip_important=False,  # dark mode needs !important to beat the inlined colours
         allow_network=False,
+        # premailer copies text-align into align=, and "start" (for right-to-left titles)
+        # is no align value; MJML already sets align= where Outlook needs it.
+        disable_basic_attributes=["align"],
         cssutils_logging_level=logging.CRITICAL,  # vendor properties are not errors
     )
     # lxml drops the doctype; without it clients render in quirks mode.

@@ -17,7 +17,14 @@ from emails.errors import RenderError
 from emails.issue import Issue, Weather
 from emails.personalise import PLACEHOLDERS, greeting_for, personalise
 from emails.plaintext import References, html_to_text
-from emails.render import RenderedEmail, long_date, render_email, weather_line
+from emails.render import (
+    RenderedEmail,
+    long_date,
+    render_email,
+    render_web,
+    text_direction,
+    weather_line,
+)
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -68,6 +75,17 @@ def minimal() -> RenderedEmail:
     return render(load("issue_minimal.json"))
 
 
+ARCHIVE_URL = "https://news.example.com/issues/"
+FEED_URL = "https://news.example.com/issues/feed.xml"
+
+
+@pytest.fixture(scope="module")
+def web() -> str:
+    return render_web(
+        load("issue.json"), postal_address=ADDRESS, archive_url=ARCHIVE_URL, feed_url=FEED_URL
+    )
+
+
 def positions(haystack: str, needles: list[str]) -> list[int]:
     return [haystack.index(needle) for needle in needles]
 
@@ -108,7 +126,7 @@ def test_figures_are_one_column_each_and_stack_on_small_screens(full: RenderedEm
     assert full.html.count('class="mj-outlook-group-fix mj-column-per-33') == 3
     assert "@media only screen and (min-width:480px)" in full.html
     for value in ("4/5", "1.5B params", "3+"):
-        assert f">{value}</div>" in full.html
+        assert f"><bdi>{value}</bdi></div>" in full.html
 
 
 def test_deep_dive_pull_quote_and_sanitised_body_html_kept(full: RenderedEmail) -> None:
@@ -121,6 +139,12 @@ def test_opinion_columns_carry_their_column_name(full: RenderedEmail) -> None:
     assert ">Editor's Column</p>" in full.html or ">Editor&#39;s Column</p>" in full.html
     assert "Guest Column" in full.html
     assert "Editor's Column\n" in full.text
+
+
+def test_opinion_column_pull_quote(full: RenderedEmail) -> None:
+    opinion = full.html[full.html.index("Opinion &amp; Analysis") :]
+    assert re.search(r'class="mp-pullquote"[^>]*>“The future of AI may well belong', opinion)
+    assert "    “The future of AI may well belong to these specialized craftspeople" in full.text
 
 
 def test_tools_and_reading_are_numbered_and_linked(full: RenderedEmail) -> None:
@@ -137,8 +161,11 @@ def test_tools_and_reading_are_numbered_and_linked(full: RenderedEmail) -> None:
 
 def test_html_head_and_accessibility(full: RenderedEmail) -> None:
     assert full.html.startswith("<!doctype html>")
-    assert '<html lang="en" dir="auto"' in full.html
-    assert 'role="presentation"' in full.html
+    assert '<html lang="en" dir="ltr"' in full.html
+    tables = re.findall(r"<table\b[^>]*>", full.html)
+    assert len(tables) > 10
+    assert all('role="presentation"' in table for table in tables)
+    assert all(re.search(r'\balt="[^"]+"', img) for img in re.findall(r"<img\b[^>]*>", full.html))
     assert '<meta name="color-scheme" content="light dark">' in full.html
     assert '<meta name="supported-color-schemes" content="light dark">' in full.html
     assert "<title>The Specialization Wave" in full.html
@@ -172,7 +199,74 @@ def test_preheader_is_hidden_without_white_text(full: RenderedEmail) -> None:
 
 def test_language_comes_from_the_issue() -> None:
     issue = load("issue_minimal.json").model_copy(update={"language": "de"})
-    assert '<html lang="de"' in render(issue).html
+    assert '<html lang="de" dir="ltr"' in render(issue).html
+
+
+def test_right_to_left_language_turns_the_layout() -> None:
+    issue = load("issue_minimal.json").model_copy(update={"language": "he"})
+    html_out = render(issue).html
+    assert '<html lang="he" dir="rtl"' in html_out
+    assert "direction:ltr" not in html_out
+    assert 'align="right"' in html_out
+
+
+@pytest.mark.parametrize(
+    ("language", "direction"),
+    [("en", "ltr"), ("ar", "rtl"), ("he-IL", "rtl"), ("fa_IR", "rtl"), ("UR", "rtl"),
+     ("de", "ltr"), ("", "ltr"), ("arn", "ltr")],
+)  # fmt: skip
+def test_text_direction(language: str, direction: str) -> None:
+    assert text_direction(language) == direction
+
+
+def test_content_blocks_set_their_own_direction(full: RenderedEmail) -> None:
+    """dir="auto" per block: a Hebrew title in an English issue still reads right to left."""
+    for tag in ('<h1 class="mp-title" dir="auto"', '<h2 class="mp-title" dir="auto"',
+                '<h3 class="mp-title-small" dir="auto"', '<div class="mp-item-title" dir="auto"',
+                '<p class="mp-standfirst" dir="auto"'):  # fmt: skip
+        assert tag in full.html
+    assert "text-align:start" in full.html
+    assert 'align="start"' not in full.html  # no such attribute value
+
+
+# --- web edition ----------------------------------------------------------------------
+
+
+def test_web_edition_has_the_issue_without_per_subscriber_parts(web: str) -> None:
+    positions(web, HTML_SECTIONS[:-1])  # every section, and
+    assert positions(web, HTML_SECTIONS[:-1]) == sorted(positions(web, HTML_SECTIONS[:-1]))
+    assert "Unsubscribe" not in web
+    assert "View in your browser" not in web
+    assert "briefing." not in web  # the greeting line
+    assert PLACEHOLDER_RE.search(web) is None
+    assert render_module._MARKER_PREFIX not in web
+    assert f'<a href="{ARCHIVE_URL}"' in web
+    assert f'<a href="{FEED_URL}"' in web
+    assert "The web edition of The AI Morning Post, issue #28" in web
+    assert ADDRESS in web
+
+
+def test_web_edition_is_a_page_for_browsers(web: str) -> None:
+    assert web.lstrip().lower().startswith("<!doctype html>")
+    assert '<html lang="en" dir="ltr"' in web
+    assert re.search(r"<meta name=\"color-scheme\" content=\"light dark\" ?/?>", web)
+    assert "@media (prefers-color-scheme: dark)" in web
+    assert "display:none" not in web  # no hidden preheader on a web page
+    lowered = web.lower()
+    for forbidden in ("<script", "<form", "fonts.googleapis", "@import", "javascript:"):
+        assert forbidden not in lowered
+
+
+def test_web_edition_without_archive_links() -> None:
+    page = render_web(load("issue_minimal.json"), postal_address=ADDRESS)
+    assert "All issues" not in page
+    assert "Atom feed" not in page
+
+
+def test_web_edition_escapes_content() -> None:
+    page = render_web(with_lead_title("<script>x</script> {{greeting}}"), postal_address=ADDRESS)
+    assert "<script" not in page
+    assert "&lt;script&gt;x&lt;/script&gt;" in page
 
 
 # --- escaping --------------------------------------------------------------------------
@@ -360,6 +454,23 @@ def test_personalise_escapes_html_and_keeps_text_raw(full: RenderedEmail) -> Non
     assert "Good morning, Ada. Here is today\N{RIGHT SINGLE QUOTATION MARK}s briefing." in html_out
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["\\1", "\\g<0>", "\\g<greeting>", "$1", "{{greeting}}", "}}{{view_url", "&amp;", "&#123;",
+     "<a href='x'>\"q\"</a>", "\u202eevil", "\x00", "\r\n\r\n", "🙂" * 3],
+)  # fmt: skip
+def test_personalise_keeps_hostile_values_intact(full: RenderedEmail, value: str) -> None:
+    html_out, text_out = personalise(full, unsubscribe_url=value, view_url=value, greeting=value)
+    escaped = html.escape(value, quote=True)
+    assert html_out.count(escaped) >= 3
+    assert f'<a href="{escaped}"' in html_out
+    assert text_out.count(value) >= 3
+    assert f"Unsubscribe: {value}\n" in text_out
+    # Nothing but the three placeholders changed.
+    rebuilt = html_out.replace(escaped, "")
+    assert rebuilt == PLACEHOLDER_RE.sub("", full.html)
+
+
 @given(unsubscribe_url=st.text(), view_url=st.text(), greeting=st.text())
 def test_personalise_property(
     full: RenderedEmail, unsubscribe_url: str, view_url: str, greeting: str
@@ -409,10 +520,12 @@ def test_weather_line() -> None:
 # --- golden files ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("golden", "part"), [("issue.txt", "text"), ("email.html", "html")])
-def test_golden(full: RenderedEmail, golden: str, part: str) -> None:
+@pytest.mark.parametrize(
+    ("golden", "part"), [("issue.txt", "text"), ("email.html", "html"), ("web.html", "web")]
+)
+def test_golden(full: RenderedEmail, web: str, golden: str, part: str) -> None:
     """Any change to the output is deliberate: rerun with UPDATE_GOLDEN=1 and review the diff."""
-    actual = getattr(full, part)
+    actual = web if part == "web" else getattr(full, part)
     path = GOLDEN / golden
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.parent.mkdir(exist_ok=True)

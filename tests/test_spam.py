@@ -6,6 +6,8 @@ import os
 import re
 import shutil
 import subprocess
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -19,10 +21,17 @@ if SPAMASSASSIN is None and os.environ.get("CI"):
 pytestmark = pytest.mark.skipif(SPAMASSASSIN is None, reason="Debian spamassassin not installed")
 
 
+def recipient(eml: Path) -> str:
+    return str(BytesParser(policy=default).parsebytes(eml.read_bytes(), headersonly=True)["To"])
+
+
 def test_sample_issue_scores_below_one(env_settings: Path) -> None:
     result = CliRunner().invoke(main, ["run", "--sample", "--date", "2026-11-27"])
     assert result.exit_code == 0, result.stderr
-    message = next((env_settings / "outbox" / "2026-11-27").glob("*.eml"))
+    # Ada's copy: the demo list also holds o'brien+news@..., and SpamAssassin scores an
+    # apostrophe in To (APOSTROPHE_TOCC, 1.0): that is the address, not the issue.
+    outbox = sorted((env_settings / "outbox" / "2026-11-27").glob("*.eml"))
+    message = next(eml for eml in outbox if "ada@example.com" in recipient(eml))
     report = subprocess.run(
         [str(SPAMASSASSIN), "-L", "-t"],
         input=message.read_bytes(),
