@@ -9,6 +9,21 @@ def unsubscribe_url(public_url: str, token: str) -> str:
     return f"{public_url.rstrip('/')}/unsubscribe/{token}"
 
 
+def archive_url(public_url: str) -> str:
+    """The archive's index page (DATA_DIR/archive/index.html): every issue, newest first."""
+    return f"{public_url.rstrip('/')}/issues/"
+
+
+def feed_url(public_url: str) -> str:
+    """The Atom feed of past issues (DATA_DIR/archive/feed.xml)."""
+    return f"{public_url.rstrip('/')}/issues/feed.xml"
+
+
 def issue_url(public_url: str, date: dt.date) -> str:
     """Where the web version of the issue for ``date`` is read ("view in browser")."""
     return f"{public_url.rstrip('/')}/issues/{date.isoformat()}/"
+
+
+def confirm_url(public_url: str, token: str) -> str:
+    """Where the double opt-in email sends a new subscriber (a page with a confirm button)."""
+    return f"{public_url.rstrip('/')}/confirm/{token}"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -56,6 +57,18 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+NAME_MAX = 200
+
+
+def clean_name(raw: str | None) -> str | None:
+    """A name fit for a greeting: no control characters, one line, at most 200 characters."""
+    text = " ".join((raw or "").split())  # line breaks and tabs become single spaces
+    if not text.isprintable():  # the rare name with controls or format characters left
+        text = "".join(c for c in text if unicodedata.category(c)[0] != "C")
+    cleaned = text[:NAME_MAX].strip()
+    return cleaned or None
+
+
 def add_subscriber(
     conn: Connection,
     email: str,
@@ -73,7 +86,7 @@ def add_subscriber(
                 schema.subscribers.insert().values(
                     email=address.email,
                     email_key=address.key,
-                    name=name or None,
+                    name=clean_name(name),
                     status=status,
                     source=source,
                     created_at=stamp,
@@ -112,6 +125,46 @@ def iter_active(engine: Engine, batch_size: int = 500) -> Iterator[Subscriber]:
         )
         with engine.connect() as conn:
             page = [Subscriber(*row) for row in conn.execute(query)]
+        yield from page
+        if len(page) < batch_size:
+            return
+        last_id = page[-1].id
+
+
+def find_by_email(conn: Connection, email: str) -> Subscriber | None:
+    """The subscriber with ``email`` (in any case), or None; raises ``InvalidAddress``."""
+    key = normalise(email).key
+    row = conn.execute(_columns().where(schema.subscribers.c.email_key == key)).one_or_none()
+    return Subscriber(*row) if row else None
+
+
+def set_status(
+    conn: Connection, subscriber_id: int, status: str, *, only_from: tuple[str, ...]
+) -> bool:
+    """Move a subscriber to ``status`` if it is in one of ``only_from``; True if it moved.
+
+    The condition is part of the UPDATE, so two processes cannot both make the same move.
+    """
+    t = schema.subscribers
+    moved = conn.execute(
+        update(t)
+        .where(t.c.id == subscriber_id, t.c.status.in_(only_from))
+        .values(status=status, updated_at=now())
+    )
+    return bool(moved.rowcount)
+
+
+def iter_all(engine: Engine, status: str | None = None, batch_size: int = 1000) -> Iterator[Any]:
+    """Yield every subscriber (of ``status``) in id order, by keyset pages, for export."""
+    t = schema.subscribers
+    columns = (t.c.id, t.c.email, t.c.name, t.c.status, t.c.source, t.c.created_at)
+    last_id = 0
+    while True:
+        query = select(*columns).where(t.c.id > last_id).order_by(t.c.id).limit(batch_size)
+        if status is not None:
+            query = query.where(t.c.status == status)
+        with engine.connect() as conn:
+            page = list(conn.execute(query))
         yield from page
         if len(page) < batch_size:
             return

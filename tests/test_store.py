@@ -84,6 +84,7 @@ def test_issue_numbers_are_kept_per_date_and_grow(engine: Engine) -> None:
     with engine.begin() as conn:
         first = editions.issue_number(conn, DAY)
         again = editions.issue_number(conn, DAY)
+        editions.set_state(conn, DAY, editions.SENT)  # numbers follow the last issue sent
         second = editions.issue_number(conn, DAY + dt.timedelta(days=1))
     assert (first, again, second) == (1, 1, 2)
 
@@ -155,3 +156,54 @@ def test_tokens_are_bound_to_key_and_purpose() -> None:
     assert read_token("k", "") is None
     assert read_token("k", "42") is None
     assert read_token("k", "0" + token) is None
+
+
+def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    import datetime as _dt
+
+    from sqlalchemy import create_engine, text
+
+    from subscribers.migrations import _ledger
+
+    url = f"sqlite:///{tmp_path / 'v1.db'}"
+    old = create_engine(url)
+    with old.begin() as conn:  # the store as migration 1 alone left it, with one reader
+        _ledger.create_all(conn)
+        MIGRATIONS[0].apply(conn)
+        conn.execute(
+            schema_migrations.insert().values(
+                number=1, name=MIGRATIONS[0].name, applied_at=_dt.datetime.now(_dt.UTC)
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO subscribers (email, email_key, name, status, source, created_at,"
+                " updated_at) VALUES ('ada@example.com', 'ada@example.com', 'Ada', 'active',"
+                " 'cli', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    old.dispose()
+    engine = open_store(url)
+    with engine.connect() as conn:
+        recorded = list(conn.scalars(select(schema_migrations.c.number)))
+        row = conn.execute(select(schema.subscribers)).one()
+    assert recorded == [m.number for m in MIGRATIONS]
+    assert recorded[:2] == [1, 2]
+    assert (row.email, row.status, row.transient_bounces, row.confirm_sent_at) == (
+        "ada@example.com",
+        "active",
+        0,
+        None,
+    )
+    assert "feedback_events" in inspect(engine).get_table_names()
+
+
+def test_migration_1_is_frozen_whatever_the_schema_says_now(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'm1.db'}")
+    with engine.begin() as conn:
+        MIGRATIONS[0].apply(conn)
+    columns = {c["name"] for c in inspect(engine).get_columns("subscribers")}
+    assert "transient_bounces" not in columns
+    assert "feedback_events" not in inspect(engine).get_table_names()

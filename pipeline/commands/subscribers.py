@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from pipeline.commands.options import pass_settings
 from pipeline.settings import Settings
-from subscribers import schema
-from subscribers.store import add_subscriber, count, open_store
+from subscribers import lifecycle, schema
+from subscribers.csvio import ImportReport, export_csv, import_csv
+from subscribers.errors import SubscriberError
+from subscribers.store import add_subscriber, count, find_by_email, open_store
+
+# Enough reasons to fix a file by; the count in the summary line covers the rest.
+_REASONS_SHOWN = 100
 
 
 @click.group()
@@ -27,6 +35,23 @@ def subscribers_add(settings: Settings, email: str, name: str | None) -> None:
     click.echo(f"added subscriber {new_id}")
 
 
+@subscribers.command("remove")
+@click.argument("email")
+@pass_settings
+def subscribers_remove(settings: Settings, email: str) -> None:
+    """Unsubscribe EMAIL (kept on file as unsubscribed, so no import brings it back)."""
+    engine = open_store(settings.store_url)
+    with engine.begin() as conn:
+        found = find_by_email(conn, email)
+        if found is None:
+            raise SubscriberError(f"{email.strip()} is not on the list")
+        outcome = lifecycle.unsubscribe(conn, found.id)
+    if outcome is lifecycle.Outcome.DONE:
+        click.echo(f"unsubscribed {found.email}")
+    else:
+        click.echo(f"{found.email} was already {found.status}")
+
+
 @subscribers.command("count")
 @click.option("--status", type=click.Choice(schema.STATUSES), help="Count only this status.")
 @pass_settings
@@ -35,3 +60,53 @@ def subscribers_count(settings: Settings, status: str | None) -> None:
     engine = open_store(settings.store_url)
     with engine.connect() as conn:
         click.echo(count(conn, status))
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_settings
+def subscribers_import(settings: Settings, file: Path) -> None:
+    """Import FILE, a CSV with an 'email' column (and optional 'name', 'status').
+
+    New addresses become active; addresses that unsubscribed, bounced or complained are
+    never re-added. Invalid rows are skipped and listed by line number on stderr.
+    """
+    engine = open_store(settings.store_url)
+    try:
+        with file.open(encoding="utf-8-sig", newline="") as stream:
+            report = import_csv(engine, stream)
+    except OSError as err:
+        raise SubscriberError(f"cannot read {file}: {err.strerror}") from None
+    _print_reasons(report)
+    click.echo(report.summary)
+
+
+def _print_reasons(report: ImportReport) -> None:
+    for line, reason in report.skipped[:_REASONS_SHOWN]:
+        click.echo(f"line {line}: {reason}", err=True)
+    hidden = len(report.skipped) - _REASONS_SHOWN
+    if hidden > 0:
+        click.echo(f"... and {hidden} more skipped rows", err=True)
+
+
+@subscribers.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of stdout.",
+)
+@click.option("--status", type=click.Choice(schema.STATUSES), help="Export only this status.")
+@pass_settings
+def subscribers_export(settings: Settings, output: Path | None, status: str | None) -> None:
+    """Write the list as CSV (email, name, status, source, created_at)."""
+    engine = open_store(settings.store_url)
+    if output is None:
+        export_csv(engine, sys.stdout, status=status)
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline="") as stream:
+            written = export_csv(engine, stream, status=status)
+    except OSError as err:
+        raise SubscriberError(f"cannot write {output}: {err.strerror}") from None
+    click.echo(f"exported {written} to {output}", err=True)

@@ -1,0 +1,35 @@
+"""``morningpost bounces``: drain SES bounce and complaint notifications from SQS."""
+
+from __future__ import annotations
+
+import click
+
+from emails.errors import ConfigError
+from pipeline.commands.options import pass_settings
+from pipeline.settings import ENV_PREFIX, Settings
+
+
+@click.command()
+@pass_settings
+def bounces(settings: Settings) -> None:
+    """Apply SES bounces and complaints waiting in MORNINGPOST_BOUNCES_QUEUE_URL, then stop."""
+    if not settings.bounces_queue_url:
+        raise ConfigError(f"{ENV_PREFIX}BOUNCES_QUEUE_URL is not set: no queue to drain")
+    import boto3  # imported here so that other commands start without it
+    from botocore.exceptions import BotoCoreError
+
+    from subscribers.sqs import drain
+    from subscribers.store import open_store
+
+    # boto3 honours AWS_ENDPOINT_URL_SQS and AWS_DEFAULT_REGION by itself.
+    try:
+        client = boto3.client("sqs")
+    except BotoCoreError as err:
+        raise ConfigError(f"cannot set up the SQS client: {err}") from None
+    report = drain(
+        client,
+        settings.bounces_queue_url,
+        open_store(settings.store_url),
+        transient_limit=settings.transient_bounce_limit,
+    )
+    click.echo(report.summary)

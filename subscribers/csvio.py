@@ -1,0 +1,255 @@
+"""CSV import and export of the list.
+
+Import reads a header row naming an ``email`` column (``name`` and ``status`` optional, any
+other column ignored), in batches inside ONE transaction: a file that cannot be read at all
+(not UTF-8, unreadable CSV) changes nothing. Row by row, a bad row is skipped with its line
+number and a one-line reason. An import never brings back an address that unsubscribed,
+bounced or complained; a ``status`` column (as ``export`` writes it) can only carry such a
+suppression in, never lift one, so export -> import into a new store keeps them suppressed.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, bindparam, select, update
+
+from subscribers import schema
+from subscribers.addresses import normalise
+from subscribers.errors import InvalidAddress, SubscriberError
+from subscribers.store import clean_name, iter_all, now
+
+_t = schema.subscribers
+SUPPRESSED = (schema.UNSUBSCRIBED, schema.BOUNCED, schema.COMPLAINED)
+EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at")
+_BATCH = 1000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_ONE_LINE = re.compile(r"\s+")
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    updated: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+
+    def skip(self, line: int, reason: str) -> None:
+        self.skipped.append((line, _ONE_LINE.sub(" ", reason)))
+
+    @property
+    def summary(self) -> str:
+        return f"imported {self.imported}, updated {self.updated}, skipped {len(self.skipped)}"
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    email: str
+    key: str
+    name: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class _Columns:
+    email: int
+    name: int | None
+    status: int | None
+
+
+def import_csv(
+    engine: Engine, stream: IO[str], *, source: str = "import", batch_size: int = _BATCH
+) -> ImportReport:
+    """Merge the CSV on ``stream`` (opened with ``newline=""``) into the list."""
+    report = ImportReport()
+    records = _records(stream)
+    columns = _header(records)
+    seen: dict[str, int] = {}
+    with engine.begin() as conn:
+        batch: list[_Row] = []
+        for line, cells in records:
+            row = _parse(line, cells, columns, seen, report)
+            if row is not None:
+                batch.append(row)
+            if len(batch) >= batch_size:
+                _apply(conn, batch, source, report)
+                batch = []
+        _apply(conn, batch, source, report)
+    return report
+
+
+def _records(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line number, cells) per CSV record; a blank line yields no cells."""
+    reader = csv.reader(stream)
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as err:
+            raise SubscriberError(
+                f"near line {start}: the file is not UTF-8 text ({err.reason}); nothing imported"
+            ) from None
+        except csv.Error as err:
+            raise SubscriberError(
+                f"line {start}: unreadable CSV ({err}); nothing imported"
+            ) from None
+        yield start, cells
+
+
+def _header(records: Iterator[tuple[int, list[str]]]) -> _Columns:
+    for _line, cells in records:
+        if not any(cell.strip() for cell in cells):
+            continue
+        names = [cell.strip().lstrip("\ufeff").lower() for cell in cells]
+        if "email" not in names:
+            raise SubscriberError("the header row has no 'email' column")
+        return _Columns(
+            email=names.index("email"),
+            name=names.index("name") if "name" in names else None,
+            status=names.index("status") if "status" in names else None,
+        )
+    raise SubscriberError("the file is empty: expected a header row with an 'email' column")
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def _parse(
+    line: int, cells: list[str], columns: _Columns, seen: dict[str, int], report: ImportReport
+) -> _Row | None:
+    if not "".join(cells).strip():
+        return None  # a blank line is not a row
+    raw = _cell(cells, columns.email)
+    if not raw.strip():
+        report.skip(line, "no address")
+        return None
+    try:
+        address = normalise(raw)
+    except InvalidAddress as err:
+        report.skip(line, str(err))
+        return None
+    status = schema.ACTIVE if columns.status is None else _file_status(cells, columns.status)
+    if status is None:
+        report.skip(line, f"unknown status {_cell(cells, columns.status).strip()[:40]!r}")
+        return None
+    if address.key in seen:
+        report.skip(line, f"duplicate of line {seen[address.key]}")
+        return None
+    seen[address.key] = line
+    name = clean_name(_unguard(_cell(cells, columns.name)))
+    return _Row(line, address.email, address.key, name, status)
+
+
+def _file_status(cells: list[str], index: int) -> str | None:
+    """The status a row asks for: active unless it carries a suppression; None if unknown."""
+    status = _cell(cells, index).strip().lower()
+    if status in ("", schema.ACTIVE):
+        return schema.ACTIVE
+    if status in SUPPRESSED:
+        return status
+    return None  # ``pending`` included: an import cannot vouch for an unconfirmed address
+
+
+def _apply(conn: Connection, batch: list[_Row], source: str, report: ImportReport) -> None:
+    if not batch:
+        return
+    existing = _existing(conn, [row.key for row in batch])
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    stamp = now()
+    for row in batch:
+        found = existing.get(row.key)
+        if found is None:
+            inserts.append(_insert_values(row, source, stamp))
+            continue
+        change = _change(row, found, report)
+        if change is not None:
+            updates.append({"b_id": found[0], "b_updated_at": stamp, **change})
+    if inserts:
+        conn.execute(_t.insert(), inserts)
+        report.imported += len(inserts)
+    _update(conn, updates)
+    report.updated += len(updates)
+
+
+def _existing(conn: Connection, keys: list[str]) -> dict[str, tuple[int, str, str | None]]:
+    query = select(_t.c.email_key, _t.c.id, _t.c.status, _t.c.name).where(_t.c.email_key.in_(keys))
+    return {key: (sid, status, name) for key, sid, status, name in conn.execute(query)}
+
+
+def _insert_values(row: _Row, source: str, stamp: object) -> dict[str, Any]:
+    return {
+        "email": row.email,
+        "email_key": row.key,
+        "name": row.name,
+        "status": row.status,
+        "source": source,
+        "created_at": stamp,
+        "updated_at": stamp,
+    }
+
+
+def _change(
+    row: _Row, found: tuple[int, str, str | None], report: ImportReport
+) -> dict[str, Any] | None:
+    """What an existing subscriber's row should become, or None (and why) if nothing."""
+    _id, status, name = found
+    if status in SUPPRESSED:
+        report.skip(row.line, f"{row.email} is {status}: an import does not re-add it")
+        return None
+    new_status = row.status if row.status in SUPPRESSED else status
+    new_name = row.name or name
+    if (new_status, new_name) == (status, name):
+        report.skip(row.line, f"{row.email} is already on the list")
+        return None
+    return {"b_status": new_status, "b_name": new_name}
+
+
+def _update(conn: Connection, updates: list[dict[str, Any]]) -> None:
+    if not updates:
+        return
+    statement = (
+        update(_t)
+        .where(_t.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            name=bindparam("b_name"),
+            updated_at=bindparam("b_updated_at"),
+        )
+    )
+    conn.execute(statement, updates)
+
+
+def export_csv(engine: Engine, stream: IO[str], *, status: str | None = None) -> int:
+    """Write the list (or one status of it) as CSV, in id order; return the row count."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    return _write_rows(writer, iter_all(engine, status))
+
+
+def _write_rows(writer: Any, rows: Iterable[Any]) -> int:
+    written = 0
+    for row in rows:
+        created = row.created_at.isoformat() if row.created_at else ""
+        writer.writerow([row.email, _guard(row.name or ""), row.status, row.source, created])
+        written += 1
+    return written
+
+
+def _guard(text: str) -> str:
+    # A name is typed by strangers on the web form; a spreadsheet must not run it as a formula.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _unguard(text: str) -> str:
+    if "'" not in text:
+        return text
+    stripped = text.strip()
+    return stripped[1:] if stripped[:1] == "'" and stripped[1:2] in _FORMULA_START else text

@@ -1,0 +1,383 @@
+"""The subscribers' web app: subscribe, confirm, unsubscribe, the web archive, SES feedback.
+
+``create_app`` takes plain values (an engine, a key, a transport...) and returns a Starlette
+app; ``pipeline/commands/web.py`` wires it from the settings and runs it under uvicorn.
+
+Cross-site requests: every form is a cookie-less POST, so a forged POST can do only what
+anyone can do directly. Unsubscribing by a POST to a token URL is RFC 8058 by design (the
+token is the authority). The subscribe form is not a mail relay: it sends one confirmation
+per address per ``resend_after`` at most, answers the same whatever the address's state,
+and ignores submissions that fill the hidden honeypot field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import parse_qs
+
+from sqlalchemy import Connection, Engine
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from emails.confirmation import confirmation_message
+from emails.errors import TransportError
+from emails.message import ONE_CLICK
+from subscribers import lifecycle, pages
+from subscribers.addresses import mask
+from subscribers.errors import InvalidAddress, SubscriberError
+from subscribers.feedback import BadNotification, apply_notification, parse_notification
+from subscribers.links import confirm_url, unsubscribe_url
+from subscribers.sns import SnsVerifier, Unverified
+from subscribers.tokens import Purpose, make_token, read_token
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FORM_LIMIT = 16 * 1024  # a subscribe form or a one-click POST is a few dozen bytes
+SNS_LIMIT = 512 * 1024  # SNS messages are at most 256 KB, plus the envelope
+_PAGE_HEADERS = {
+    # Token URLs must not leak through Referer; pages load nothing from anywhere.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+
+
+class Mailer(Protocol):
+    """What the app needs of a transport: one message at a time (``Transport.send``)."""
+
+    def send(self, message: EmailMessage) -> str: ...
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    engine: Engine
+    secret_key: str
+    public_url: str
+    transport: Mailer
+    sender: str
+    archive_dir: Path
+    sns: SnsVerifier | None = None
+    transient_limit: int = 3
+    resend_after: dt.timedelta = dt.timedelta(minutes=10)
+
+
+def create_app(
+    *,
+    engine: Engine,
+    secret_key: str,
+    public_url: str,
+    transport: Mailer,
+    sender: str,
+    archive_dir: Path,
+    sns: SnsVerifier | None = None,
+    transient_limit: int = 3,
+    resend_after: dt.timedelta = dt.timedelta(minutes=10),
+) -> Starlette:
+    """The web app; ``sns`` None turns the ``/sns`` webhook off (404)."""
+    config = AppConfig(
+        engine,
+        secret_key,
+        public_url.rstrip("/"),
+        transport,
+        sender,
+        archive_dir,
+        sns,
+        transient_limit,
+        resend_after,
+    )
+    handlers = _Handlers(config)
+    routes = [
+        Route("/", handlers.subscribe, methods=["GET", "POST"]),
+        Route("/subscribe", handlers.subscribe, methods=["GET", "POST"]),
+        Route("/confirm/{token}", handlers.confirm, methods=["GET", "POST"]),
+        Route("/unsubscribe/{token}", handlers.unsubscribe, methods=["GET", "POST"]),
+        Route("/issues/{date}/", handlers.issue, methods=["GET"]),
+        Route("/sns", handlers.sns, methods=["POST"]),
+        Route("/healthz", handlers.health, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers=_PAGE_HEADERS)
+
+
+async def _not_found(_request: Request, _exc: Exception) -> Response:
+    return _html(pages.message("Not found", "There is nothing at this address."), 404)
+
+
+async def _not_allowed(_request: Request, _exc: Exception) -> Response:
+    return _html(pages.message("Not allowed", "This page does not take that request."), 405)
+
+
+def _bad_link() -> HTMLResponse:
+    text = (
+        "This link is not valid: it may have been cut short by your mail program. "
+        "Try copying the whole link from the email into your browser."
+    )
+    return _html(pages.message("This link does not work", text), 400)
+
+
+def _gone() -> HTMLResponse:
+    text = "We have no subscription for this link any more. Nothing was changed."
+    return _html(pages.message("Subscription not found", text), 404)
+
+
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
+async def _form(request: Request, body: bytes) -> FormData | dict[str, list[str]]:
+    """Parse a form body (urlencoded or multipart); an unreadable one reads as empty."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        try:
+            return await Request(request.scope, replay).form(max_files=0, max_fields=20)
+        except Exception:  # noqa: BLE001 - any malformed multipart is "no fields"
+            return {}
+    return parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+
+
+def _field(form: FormData | dict[str, list[str]], name: str) -> str:
+    if isinstance(form, FormData):
+        value = form.get(name)
+        return value if isinstance(value, str) else ""
+    values = form.get(name) or [""]
+    return values[0]
+
+
+class _Handlers:
+    def __init__(self, config: AppConfig) -> None:
+        self.c = config
+
+    async def _db(self, action: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self.c.engine.begin() as conn:
+                return action(conn)
+
+        return await run_in_threadpool(run)
+
+    def _subscriber(self, request: Request, purpose: Purpose) -> int | None:
+        return read_token(self.c.secret_key, str(request.path_params["token"]), purpose)
+
+    async def health(self, _request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    # -- subscribe -------------------------------------------------------------------------
+
+    async def subscribe(self, request: Request) -> Response:
+        if request.method == "GET":
+            return _html(pages.subscribe_form())
+        body = await _body(request, FORM_LIMIT)
+        if body is None:
+            return _html(pages.message("Too large", "That form was far too large."), 413)
+        form = await _form(request, body)
+        email, name = _field(form, "email").strip(), _field(form, "name")
+        if _field(form, "website"):
+            return _check_inbox()  # a bot filled the honeypot: say the usual, do nothing
+        try:
+            req = await self._db(
+                lambda conn: lifecycle.request_subscription(
+                    conn, email, name, resend_after=self.c.resend_after
+                )
+            )
+        except InvalidAddress:
+            error = "That does not look like an email address. Please check it."
+            return _html(pages.subscribe_form(email=email, name=name[:200], error=error), 400)
+        if req.send_confirmation and not await self._send_confirmation(req):
+            text = "We could not send the confirmation email just now. Please try again later."
+            return _html(pages.message("Please try again", text), 503)
+        return _check_inbox()
+
+    async def _send_confirmation(self, req: lifecycle.Request) -> bool:
+        message = confirmation_message(
+            sender=self.c.sender,
+            to=req.email,
+            confirm_url=confirm_url(
+                self.c.public_url, make_token(self.c.secret_key, req.subscriber_id, "confirm")
+            ),
+            unsubscribe_url=unsubscribe_url(
+                self.c.public_url, make_token(self.c.secret_key, req.subscriber_id)
+            ),
+        )
+        try:
+            await run_in_threadpool(self.c.transport.send, message)
+        except TransportError as err:
+            log.warning("confirmation to %s not sent: %s", mask(req.email), err)
+            await self._db(lambda conn: lifecycle.release_confirmation(conn, req.subscriber_id))
+            return False
+        return True
+
+    # -- confirm ---------------------------------------------------------------------------
+
+    async def confirm(self, request: Request) -> Response:
+        subscriber_id = self._subscriber(request, "confirm")
+        if subscriber_id is None:
+            return _bad_link()
+        if request.method == "GET":
+            status = await self._db(lambda conn: lifecycle.status_of(conn, subscriber_id))
+            return _confirm_page(status)
+        body = await _body(request, FORM_LIMIT)
+        if body is None:
+            return _html(pages.message("Too large", "That request was far too large."), 413)
+        outcome = await self._db(lambda conn: lifecycle.confirm(conn, subscriber_id))
+        return _confirmed_page(outcome)
+
+    # -- unsubscribe -----------------------------------------------------------------------
+
+    async def unsubscribe(self, request: Request) -> Response:
+        subscriber_id = self._subscriber(request, "unsubscribe")
+        if subscriber_id is None:
+            return _bad_link()
+        if request.method == "GET":
+            status = await self._db(lambda conn: lifecycle.status_of(conn, subscriber_id))
+            return _unsubscribe_page(status)
+        body = await _body(request, FORM_LIMIT)
+        if body is None:
+            return _html(pages.message("Too large", "That request was far too large."), 413)
+        if not await _asks_to_unsubscribe(request, body):
+            return _html(
+                pages.message("Nothing done", "This request did not ask for anything."), 400
+            )
+        outcome = await self._db(lambda conn: lifecycle.unsubscribe(conn, subscriber_id))
+        if outcome is lifecycle.Outcome.UNKNOWN:
+            return _gone()
+        # RFC 8058: the answer to a one-click POST is final, never a redirect.
+        text = "You will not receive The AI Morning Post any more. Sorry to see you go."
+        return _html(pages.message("You are unsubscribed", text))
+
+    # -- the web archive -------------------------------------------------------------------
+
+    async def issue(self, request: Request) -> Response:
+        raw = str(request.path_params["date"])
+        try:
+            date = dt.date.fromisoformat(raw)
+        except ValueError:
+            return await _not_found(request, LookupError(raw))
+        if raw != date.isoformat():  # one spelling per issue: no "20261127" twins
+            return await _not_found(request, LookupError(raw))
+        path = self.c.archive_dir / date.isoformat() / "index.html"
+        if not path.is_file():
+            return await _not_found(request, LookupError(raw))
+        headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+        return FileResponse(path, media_type="text/html; charset=utf-8", headers=headers)
+
+    # -- SES feedback through SNS ----------------------------------------------------------
+
+    async def sns(self, request: Request) -> Response:
+        verifier = self.c.sns
+        if verifier is None:
+            return await _not_found(request, LookupError("sns"))
+        body = await _body(request, SNS_LIMIT)
+        if body is None:
+            return PlainTextResponse("too large", status_code=413)
+        try:
+            message = await run_in_threadpool(verifier.verify, body)
+        except Unverified as err:
+            log.warning("refused an SNS message: %s", err)
+            return PlainTextResponse("forbidden", status_code=403)
+        return await self._sns_message(verifier, message)
+
+    async def _sns_message(self, verifier: SnsVerifier, message: dict[str, Any]) -> Response:
+        kind = message.get("Type")
+        if kind == "SubscriptionConfirmation":
+            try:
+                await run_in_threadpool(verifier.confirm_subscription, message)
+            except Unverified:
+                return PlainTextResponse("forbidden", status_code=403)
+            except SubscriberError as err:
+                log.warning("%s", err)
+                return PlainTextResponse("could not confirm", status_code=502)
+            return PlainTextResponse("subscribed")
+        if kind == "Notification":
+            await self._feedback(str(message.get("Message", "")))
+        return PlainTextResponse("ok")  # UnsubscribeConfirmation: nothing to do
+
+    async def _feedback(self, text: str) -> None:
+        try:
+            data = parse_notification(text)
+        except BadNotification as err:
+            # Genuine, from our topic, but not SES feedback: acknowledge so SNS stops retrying.
+            log.warning("ignored an SNS notification: %s", err)
+            return
+        limit = self.c.transient_limit
+        await self._db(lambda conn: apply_notification(conn, data, transient_limit=limit))
+
+
+async def _asks_to_unsubscribe(request: Request, body: bytes) -> bool:
+    """True for an RFC 8058 one-click POST or our page's button."""
+    form = await _form(request, body)
+    if _field(form, "List-Unsubscribe") == "One-Click" or _field(form, "unsubscribe"):
+        return True
+    return ONE_CLICK.encode() in body  # a sender of the right body with an odd content type
+
+
+def _check_inbox() -> HTMLResponse:
+    text = (
+        "If this address is not on the list yet, we have sent it a link to confirm. "
+        "Open that email and press the button to start receiving the briefing."
+    )
+    return _html(pages.message("Check your inbox", text))
+
+
+def _confirm_page(status: str | None) -> HTMLResponse:
+    if status is None:
+        return _gone()
+    if status == "active":
+        return _html(pages.message("You are subscribed", "Your subscription is confirmed."))
+    if status != "pending":
+        text = "This confirmation link has expired. Subscribe again to get a new one."
+        return _html(pages.message("Link expired", text), 410)
+    text = "Press the button to confirm that you want The AI Morning Post every morning."
+    return _html(
+        pages.button_page(
+            "Confirm your subscription", text, field="confirm", label="Confirm my subscription"
+        )
+    )
+
+
+def _confirmed_page(outcome: lifecycle.Outcome) -> HTMLResponse:
+    if outcome is lifecycle.Outcome.UNKNOWN:
+        return _gone()
+    if outcome is lifecycle.Outcome.REFUSED:
+        text = "This confirmation link has expired. Subscribe again to get a new one."
+        return _html(pages.message("Link expired", text), 410)
+    text = "Thank you: the first issue arrives tomorrow morning."
+    return _html(pages.message("You are subscribed", text))
+
+
+def _unsubscribe_page(status: str | None) -> HTMLResponse:
+    if status is None:
+        return _gone()
+    if status not in ("active", "pending"):
+        return _html(pages.message("You are unsubscribed", "This address gets no more issues."))
+    text = "Press the button to stop receiving The AI Morning Post at this address."
+    return _html(pages.button_page("Unsubscribe", text, field="unsubscribe", label="Unsubscribe"))
