@@ -1,17 +1,32 @@
+"""The send engine against in-memory transports: ledger, batching, retries, pauses."""
+
 from __future__ import annotations
 
 import datetime as dt
 import html
+import threading
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from emails.errors import TransportError
 from emails.issue import Issue
+from emails.message import Campaign, Recipient
 from emails.render import render_email
-from pipeline.send import Mailing, message_for, send_issue
+from emails.transports.base import (
+    DeliveryUnknown,
+    Outcome,
+    SendingBlocked,
+    TemporaryFailure,
+    Throttled,
+    send_each,
+)
+from pipeline.progress import LogProgress
+from pipeline.ratelimit import TokenBucket, backoff_delay
+from pipeline.send import Mailing, SendOptions, SendReport, message_for, send_issue
 from subscribers import editions, ledger, schema
 from subscribers.store import Subscriber, add_subscriber, open_store
 from subscribers.tokens import read_token
@@ -19,24 +34,68 @@ from subscribers.tokens import read_token
 FIXTURE = Path(__file__).parent / "fixtures" / "issue.json"
 DAY = dt.date(2026, 2, 25)
 KEY = "send-test-key"
+FAST = SendOptions(concurrency=2, backoff_base=0.001, backoff_cap=0.01)
 
 
 class RecordingTransport:
+    """Records each message; ``refuse`` addresses fail alone; ``before`` runs before a call."""
+
     name = "recording"
 
-    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        refuse: frozenset[str] = frozenset(),
+        *,
+        batch_size: int = 2,
+        before: Callable[[Sequence[Recipient]], None] | None = None,
+    ) -> None:
         self.sent: list[EmailMessage] = []
         self.refuse = refuse
+        self.batch_size = batch_size
+        self.before = before
+        self.calls = 0
+        self.lock = threading.Lock()
 
     def send(self, message: EmailMessage) -> str:
         to = message["To"].addresses[0].addr_spec
         if to in self.refuse:
             raise TransportError(f"MessageRejected: {to} refused")
-        self.sent.append(message)
-        return f"id-{len(self.sent)}"
+        with self.lock:
+            self.sent.append(message)
+            return f"id-{len(self.sent)}"
+
+    def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
+        with self.lock:
+            self.calls += 1
+        if self.before:
+            self.before(recipients)
+        return send_each(self, campaign, recipients)
+
+    def prepare(self, campaign: Campaign, recipients: Sequence[Recipient]) -> None:
+        pass
+
+    def max_send_rate(self) -> float | None:
+        return None
 
     def recipients(self) -> list[str]:
         return [m["To"].addresses[0].addr_spec for m in self.sent]
+
+
+class ScriptedTransport(RecordingTransport):
+    """Raises the next scripted error for each call (None: behave), then behaves."""
+
+    def __init__(self, script: list[Exception | None], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.script = script
+
+    def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
+        with self.lock:
+            error = self.script.pop(0) if self.script else None
+        if error is not None:
+            with self.lock:
+                self.calls += 1
+            raise error
+        return super().send_batch(campaign, recipients)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +120,18 @@ def engine(tmp_path: Path) -> Engine:
     return engine
 
 
+def _states(engine: Engine) -> dict[str, str]:
+    d, s = schema.deliveries, schema.subscribers
+    query = select(s.c.email, d.c.state).join(s, s.c.id == d.c.subscriber_id)
+    with engine.connect() as conn:
+        return {email: state for email, state in conn.execute(query)}
+
+
+def _edition_state(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return editions.state(conn, DAY)
+
+
 def test_message_is_personal_and_escaped(mailing: Mailing) -> None:
     person = Subscriber(7, "ada@example.com", 'Ada "<&>" {{view_url}}', "active")
     message = message_for(mailing, person)
@@ -72,44 +143,73 @@ def test_message_is_personal_and_escaped(mailing: Mailing) -> None:
     assert read_token(KEY, token) == 7
     assert f"https://news.example.com/unsubscribe/{token}" in html_body
     assert "https://news.example.com/issues/2026-02-25/" in text_body
+    assert message["X-MorningPost-Issue"] == "2026-02-25"
 
 
 def test_each_active_subscriber_once_and_rerun_sends_nothing(
     engine: Engine, mailing: Mailing
 ) -> None:
     first = RecordingTransport()
-    report = send_issue(engine, first, mailing)
+    report = send_issue(engine, first, mailing, options=FAST)
     assert sorted(first.recipients()) == ["a@example.com", "b@example.com", "c@example.com"]
-    assert (report.delivered, report.failed, report.already) == (3, 0, 0)
+    assert (report.delivered, report.failed, report.already, report.unknown) == (3, 0, 0, 0)
+    assert first.calls == 2  # batches of two
     second = RecordingTransport()
-    again = send_issue(engine, second, mailing)
+    again = send_issue(engine, second, mailing, options=FAST)
     assert (second.sent, again.delivered, again.already) == ([], 0, 3)
-    with engine.connect() as conn:
-        assert editions.state(conn, DAY) == editions.SENT
+    assert _edition_state(engine) == editions.SENT
+    assert set(_states(engine).values()) == {ledger.SENT}
 
 
 def test_a_refused_recipient_fails_alone_and_is_retried_next_run(
     engine: Engine, mailing: Mailing
 ) -> None:
-    report = send_issue(engine, RecordingTransport(refuse=frozenset({"b@example.com"})), mailing)
+    refusing = RecordingTransport(refuse=frozenset({"b@example.com"}))
+    report = send_issue(engine, refusing, mailing, options=FAST)
     assert (report.delivered, report.failed) == (2, 1)
     with engine.connect() as conn:
-        assert ledger.counts(conn, DAY)["failed"] == 1
-        assert editions.state(conn, DAY) == editions.SENDING
+        error = conn.scalar(
+            select(schema.deliveries.c.last_error).where(schema.deliveries.c.state == ledger.FAILED)
+        )
+    assert error == "MessageRejected: b@example.com refused"
+    assert _edition_state(engine) == editions.SENDING
     retry = RecordingTransport()
-    send_issue(engine, retry, mailing)
+    send_issue(engine, retry, mailing, options=FAST)
     assert retry.recipients() == ["b@example.com"]
+    assert _edition_state(engine) == editions.SENT
 
 
-def test_a_delivery_left_in_flight_is_not_resent(engine: Engine, mailing: Mailing) -> None:
+def test_a_whole_call_refused_for_one_address_is_halved_until_it_fails_alone(
+    engine: Engine, mailing: Mailing
+) -> None:
+    class RefusesCallsWithB(RecordingTransport):
+        def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
+            if any(r.email == "b@example.com" for r in recipients):
+                raise TransportError("SES refused the message (BadRequestException: bad)")
+            return super().send_batch(campaign, recipients)
+
+    transport = RefusesCallsWithB(batch_size=3)
+    report = send_issue(engine, transport, mailing, options=SendOptions(concurrency=1))
+    assert sorted(transport.recipients()) == ["a@example.com", "c@example.com"]
+    assert (report.delivered, report.failed, report.paused) == (2, 1, None)
+    assert _states(engine)["b@example.com"] == ledger.FAILED
+
+
+def test_a_delivery_left_in_flight_is_not_resent_unless_asked(
+    engine: Engine, mailing: Mailing
+) -> None:
     with engine.begin() as conn:
         ledger.claim(conn, DAY, 1)  # a crash after this: the message may have left
     transport = RecordingTransport()
-    report = send_issue(engine, transport, mailing)
+    report = send_issue(engine, transport, mailing, options=FAST)
     assert "a@example.com" not in transport.recipients()
-    assert report.already == 1
-    with engine.connect() as conn:
-        assert ledger.counts(conn, DAY)["sending"] == 1
+    assert (report.already, report.unknown) == (1, 1)
+    resend = RecordingTransport()
+    again = send_issue(
+        engine, resend, mailing, options=SendOptions(concurrency=2, resend_unknown=True)
+    )
+    assert resend.recipients() == ["a@example.com"]
+    assert (again.delivered, again.unknown) == (1, 0)
 
 
 def test_unsubscribed_before_the_send_gets_nothing(engine: Engine, mailing: Mailing) -> None:
@@ -120,14 +220,241 @@ def test_unsubscribed_before_the_send_gets_nothing(engine: Engine, mailing: Mail
             .values(status=schema.UNSUBSCRIBED)
         )
     transport = RecordingTransport()
-    send_issue(engine, transport, mailing)
+    send_issue(engine, transport, mailing, options=FAST)
     assert sorted(transport.recipients()) == ["a@example.com", "b@example.com"]
+
+
+def test_unsubscribed_mid_send_is_skipped(engine: Engine, mailing: Mailing) -> None:
+    def unsubscribe_c(recipients: Sequence[Recipient]) -> None:
+        # While the first batch is with the transport, c unsubscribes in the web app.
+        if recipients[0].email == "a@example.com":
+            with engine.begin() as conn:
+                conn.execute(
+                    update(schema.subscribers)
+                    .where(schema.subscribers.c.email == "c@example.com")
+                    .values(status=schema.UNSUBSCRIBED)
+                )
+
+    transport = RecordingTransport(batch_size=1, before=unsubscribe_c)
+    report = send_issue(engine, transport, mailing, options=SendOptions(concurrency=1))
+    assert sorted(transport.recipients()) == ["a@example.com", "b@example.com"]
+    assert (report.delivered, report.skipped) == (2, 1)
+    assert _states(engine)["c@example.com"] == ledger.SKIPPED
+    assert _edition_state(engine) == editions.SENT
+
+
+def test_throttling_and_server_errors_are_retried_not_failed(
+    engine: Engine, mailing: Mailing
+) -> None:
+    script: list[Exception | None] = [
+        Throttled("429"),
+        TemporaryFailure("500"),
+        Throttled("429"),
+        None,
+        TemporaryFailure("503"),
+    ]
+    transport = ScriptedTransport(script, batch_size=1)
+    report = send_issue(engine, transport, mailing, options=FAST)
+    assert sorted(transport.recipients()) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert (report.delivered, report.failed, report.paused) == (3, 0, None)
+
+
+def test_retries_that_run_out_fail_the_batch(engine: Engine, mailing: Mailing) -> None:
+    transport = ScriptedTransport([Throttled("429")] * 3, batch_size=3)
+    options = SendOptions(concurrency=1, max_attempts=3, backoff_base=0.001)
+    report = send_issue(engine, transport, mailing, options=options)
+    assert (report.delivered, report.failed, transport.calls) == (0, 3, 3)
+    assert set(_states(engine).values()) == {ledger.FAILED}
+
+
+def test_per_entry_transient_failures_are_retried_alone(engine: Engine, mailing: Mailing) -> None:
+    tried: list[str] = []
+
+    class FlakyForB(RecordingTransport):
+        def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
+            tried.extend(r.email for r in recipients)
+            if tried.count("b@example.com") == 1 and any(
+                r.email == "b@example.com" for r in recipients
+            ):
+                real = super().send_batch(
+                    campaign, [r for r in recipients if r.email != "b@example.com"]
+                )
+                out = iter(real)
+                return [
+                    Outcome("retry", reason="TRANSIENT_FAILURE: later")
+                    if r.email == "b@example.com"
+                    else next(out)
+                    for r in recipients
+                ]
+            return super().send_batch(campaign, recipients)
+
+    transport = FlakyForB(batch_size=3)
+    report = send_issue(
+        engine, transport, mailing, options=SendOptions(concurrency=1, backoff_base=0.001)
+    )
+    assert sorted(transport.recipients()) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert tried == ["a@example.com", "b@example.com", "c@example.com", "b@example.com"]
+    assert report.delivered == 3
+
+
+def test_consecutive_errors_pause_the_send_and_a_rerun_resumes(
+    engine: Engine, mailing: Mailing
+) -> None:
+    broken = ScriptedTransport([TemporaryFailure("SES failed (InternalFailure)")] * 100)
+    options = SendOptions(concurrency=2, max_consecutive_errors=4, backoff_base=0.001)
+    report = send_issue(engine, broken, mailing, options=options)
+    assert report.paused is not None
+    assert "4 errors in a row" in report.paused
+    assert "InternalFailure" in report.paused
+    assert broken.calls <= 4 + 2  # the streak trips; threads in flight finish their call
+    assert _edition_state(engine) == editions.PAUSED
+    # Nothing is left unknown: a refused call was certainly not sent.
+    assert ledger.SENDING not in _states(engine).values()
+    assert report.unknown == 0
+    fixed = RecordingTransport()
+    resumed = send_issue(engine, fixed, mailing, options=FAST)
+    assert sorted(fixed.recipients()) == ["a@example.com", "b@example.com", "c@example.com"]
+    assert resumed.paused is None
+    assert _edition_state(engine) == editions.SENT
+
+
+def test_a_blocked_account_pauses_at_once(engine: Engine, mailing: Mailing) -> None:
+    blocked = ScriptedTransport([SendingBlocked("SES refuses to send (AccountSuspended)")] * 9)
+    report = send_issue(engine, blocked, mailing, options=SendOptions(concurrency=1))
+    assert report.paused == "SES refuses to send (AccountSuspended)"
+    assert blocked.calls == 1
+    assert _edition_state(engine) == editions.PAUSED
+    assert set(_states(engine).values()) <= {ledger.PENDING}
+
+
+def test_an_unanswered_call_leaves_its_rows_unknown(engine: Engine, mailing: Mailing) -> None:
+    transport = ScriptedTransport(
+        [DeliveryUnknown("no answer from SES (read timeout)")], batch_size=2
+    )
+    report = send_issue(engine, transport, mailing, options=SendOptions(concurrency=1))
+    assert (report.delivered, report.unknown) == (1, 2)
+    assert sorted(transport.recipients()) == ["c@example.com"]
+    states = _states(engine)
+    assert (states["a@example.com"], states["b@example.com"]) == (ledger.SENDING, ledger.SENDING)
+
+
+def test_a_stop_request_drains_without_sending_more(engine: Engine, mailing: Mailing) -> None:
+    stop = threading.Event()
+    transport = RecordingTransport(batch_size=1, before=lambda _: stop.set())
+    report = send_issue(engine, transport, mailing, options=SendOptions(concurrency=1), stop=stop)
+    assert len(transport.sent) == 1  # the call in flight finished and was recorded
+    assert report.interrupted
+    assert report.paused is None
+    assert sorted(_states(engine).values()) == [ledger.SENT]
+    assert _edition_state(engine) == editions.SENDING
 
 
 def test_dry_run_touches_neither_transport_nor_ledger(engine: Engine, mailing: Mailing) -> None:
     transport = RecordingTransport()
-    report = send_issue(engine, transport, mailing, dry_run=True)
-    assert (report.delivered, transport.sent) == (3, [])
+    report = send_issue(engine, transport, mailing, dry_run=True, options=FAST)
+    assert (report.delivered, transport.sent, transport.calls) == (3, [], 0)
     with engine.connect() as conn:
         assert sum(ledger.counts(conn, DAY).values()) == 0
-        assert editions.state(conn, DAY) == editions.DRAFT
+    assert _edition_state(engine) == editions.DRAFT
+
+
+def test_claim_batch_claims_once_and_skips_the_inactive(engine: Engine) -> None:
+    with engine.begin() as conn:
+        first = ledger.claim_batch(conn, DAY, [1, 2, 3, 4])
+        second = ledger.claim_batch(conn, DAY, [1, 2, 3, 4])
+    assert (first.claimed, first.skipped, first.already) == ({1, 2, 3}, {4}, 0)
+    assert (second.claimed, second.skipped, second.already) == (set(), set(), 4)
+    with engine.begin() as conn:
+        ledger.finish_batch(conn, DAY, sent=[(1, "m1")], failed=[(2, "no")], released=[(3, "x")])
+        ledger.finish_batch(conn, DAY, sent=[(2, "late")])  # only rows in `sending` change
+        third = ledger.claim_batch(conn, DAY, [1, 2, 3])
+    assert third.claimed == {2, 3}
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(schema.deliveries.c.message_id, schema.deliveries.c.attempts).where(
+                schema.deliveries.c.subscriber_id == 1
+            )
+        ).one()
+    assert tuple(row) == ("m1", 1)
+
+
+def test_resend_unknown_takes_only_rows_older_than_the_run(engine: Engine) -> None:
+    with engine.begin() as conn:
+        ledger.claim_batch(conn, DAY, [1])
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    with engine.begin() as conn:
+        assert ledger.claim_batch(conn, DAY, [1], resend_unknown_before=before).claimed == set()
+        assert ledger.claim_batch(conn, DAY, [1], resend_unknown_before=after).claimed == {1}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_spends_tokens_per_recipient_at_the_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(100.0, burst=50, clock=clock)
+    waits: list[float] = []
+
+    class RecordingStop(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            clock.now += timeout or 0.0
+            return False
+
+    stop = RecordingStop()
+    assert bucket.acquire(50, stop)  # the burst: no wait
+    assert bucket.acquire(50, stop)  # 50 more at 100/s: half a second
+    assert waits == [pytest.approx(0.5)]
+    clock.now += 10  # idle time refills only up to the burst
+    assert bucket.acquire(100, stop)
+    assert waits[-1] == pytest.approx(0.5)
+
+
+def test_token_bucket_backs_off_and_recovers() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(1000.0, burst=50, clock=clock)
+    bucket.slow_down()
+    bucket.slow_down()  # the same throttling episode: counted once
+    assert bucket.rate == 500.0
+    clock.now += 1
+    bucket.slow_down()
+    assert bucket.rate == 250.0
+    for _ in range(100):
+        bucket.speed_up()
+    assert bucket.rate == 1000.0
+
+
+def test_a_stopped_wait_returns_false() -> None:
+    bucket = TokenBucket(1.0, burst=1)
+    stop = threading.Event()
+    stop.set()
+    assert bucket.acquire(1, stop) is False
+    assert bucket.acquire(100, stop) is False
+
+
+def test_backoff_is_exponential_with_full_jitter() -> None:
+    assert backoff_delay(0, base=0.1, cap=10, rng=lambda: 1.0) == pytest.approx(0.1)
+    assert backoff_delay(3, base=0.1, cap=10, rng=lambda: 1.0) == pytest.approx(0.8)
+    assert backoff_delay(30, base=0.1, cap=10, rng=lambda: 1.0) == 10
+    assert backoff_delay(5, base=0.1, cap=10, rng=lambda: 0.0) == 0
+
+
+def test_log_progress_writes_a_line_per_interval_with_rate_and_eta() -> None:
+    clock = FakeClock()
+    lines: list[str] = []
+    sink = LogProgress(lines.append, interval=10.0, clock=clock)
+    sink.start(1000)
+    clock.now = 5.0
+    sink.update(SendReport(delivered=100))
+    assert lines == []  # not yet: one line per interval
+    clock.now = 10.0
+    sink.update(SendReport(delivered=200, skipped=50))
+    assert lines == [
+        "sending: 250/1,000 (25%) 20 msg/s, eta 30s; sent 200, failed 0, skipped 50, already 0"
+    ]

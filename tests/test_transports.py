@@ -2,17 +2,42 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from botocore.validate import validate_parameters
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
 from emails.errors import TransportError
-from emails.message import ONE_CLICK, Envelope, build_message, list_unsubscribe, sender_domain
+from emails.message import (
+    ONE_CLICK,
+    Campaign,
+    Envelope,
+    Recipient,
+    build_message,
+    list_unsubscribe,
+    sender_domain,
+)
+from emails.render import RenderedEmail
+from emails.transports.base import DeliveryUnknown, SendingBlocked, TemporaryFailure, Throttled
 from emails.transports.outbox import OutboxTransport
-from emails.transports.ses import SesTransport, build_send_email_request
+from emails.transports.ses import (
+    SesTransport,
+    build_bulk_request,
+    build_send_email_request,
+    bulk_default_content,
+)
+from pipeline import jobs
+from pipeline.settings import Settings
+from tests.fake_ses import substitute
 
 ENVELOPE = Envelope(
     sender="The AI Morning Post <briefing@example.com>",
@@ -102,3 +127,171 @@ def test_ses_refusal_becomes_a_transport_error(ses_endpoint: str) -> None:
     unverified = Envelope(**{**ENVELOPE.__dict__, "sender": "x <nobody@unverified.example.com>"})
     with pytest.raises(TransportError, match=r"^SES refused the message \(MessageRejected"):
         SesTransport(client).send(build_message(unverified))
+
+
+# -- the bulk path: pure request builders, checked against botocore's model and the fake's
+# -- SES-like substitution (botocore's own validation is off in production: see make_client)
+
+RENDERED = RenderedEmail(
+    html=(
+        "<html><style>a{{color:red}}</style><p>{{greeting}}</p>"
+        '<a href="{{unsubscribe_url}}">u</a> <a href="{{view_url}}">v</a> &#123;&#123;x}}</html>'
+    ),
+    text="{{greeting}}\nUnsubscribe: {{unsubscribe_url}}\nView: {{view_url}}\n{\u2060{x}}",
+    subject="Issue #28 {\u2060{no}}",
+)
+CAMPAIGN = Campaign(
+    sender="The AI Morning Post <briefing@example.com>",
+    rendered=RENDERED,
+    view_url="https://news.example.com/issues/2026-02-25/",
+    list_id="The AI Morning Post <daily.example.com>",
+    issue="2026-02-25",
+    unsubscribe_mailto="unsub@example.com",
+)
+
+
+def _recipient(i: int, greeting: str = "Good morning") -> Recipient:
+    return Recipient(
+        i, f"r{i}@example.com", f"https://news.example.com/unsubscribe/{i}.t", greeting
+    )
+
+
+def test_bulk_request_is_valid_for_botocore_and_carries_every_list_header() -> None:
+    request = build_bulk_request(
+        CAMPAIGN, [_recipient(i) for i in range(50)], configuration_set="cs"
+    )
+    model = boto3.client("sesv2", region_name="eu-west-1").meta.service_model
+    validate_parameters(request, model.operation_model("SendBulkEmail").input_shape)
+    template = request["DefaultContent"]["Template"]
+    assert {h["Name"]: h["Value"] for h in template["Headers"]} == {
+        "List-Unsubscribe-Post": ONE_CLICK,
+        "List-Id": "The AI Morning Post <daily.example.com>",
+        "X-MorningPost-Issue": "2026-02-25",
+    }
+    entry = request["BulkEmailEntries"][7]
+    assert entry["ReplacementHeaders"] == [
+        {
+            "Name": "List-Unsubscribe",
+            "Value": "<https://news.example.com/unsubscribe/7.t>, "
+            "<mailto:unsub@example.com?subject=unsubscribe>",
+        }
+    ]
+    assert request["ConfigurationSetName"] == "cs"
+    assert {"Name": "issue", "Value": "2026-02-25"} in request["DefaultEmailTags"]
+
+
+def test_bulk_template_keeps_only_our_placeholders() -> None:
+    content = bulk_default_content(CAMPAIGN)["Template"]["TemplateContent"]
+    assert content["Html"].count("{{") == 3
+    assert "{{greeting_html}}" in content["Html"]
+    assert "a{ {color:red}}" in content["Html"]  # CSS braces, split so SES leaves them
+    assert content["Text"].count("{{") == 3
+    assert "{{unsubscribe_url}}" in content["Text"]
+    assert "{{" not in content["Subject"]
+
+
+def test_bulk_request_takes_one_to_fifty_recipients() -> None:
+    with pytest.raises(ValueError, match="1 to 50"):
+        build_bulk_request(CAMPAIGN, [_recipient(i) for i in range(51)])
+    with pytest.raises(ValueError, match="1 to 50"):
+        build_bulk_request(CAMPAIGN, [])
+
+
+@examples(max_examples=60, deadline=None)
+@given(greeting=st.text(min_size=1, max_size=40))
+def test_values_arrive_intact_through_ses_substitution(greeting: str) -> None:
+    # Whatever a name holds, SES's one-pass substitution gives the text the raw value and
+    # the HTML the escaped one; a value that spells a placeholder is not substituted again.
+    request = build_bulk_request(CAMPAIGN, [_recipient(1, greeting)])
+    content = request["DefaultContent"]["Template"]["TemplateContent"]
+    data = json.loads(request["DefaultContent"]["Template"]["TemplateData"])
+    data |= json.loads(
+        request["BulkEmailEntries"][0]["ReplacementEmailContent"]["ReplacementTemplate"][
+            "ReplacementTemplateData"
+        ]
+    )
+    assert substitute(content["Text"], data).startswith(greeting + "\nUnsubscribe: https://")
+    html_part = substitute(content["Html"], data)
+    assert f"<p>{html.escape(greeting, quote=True)}</p>" in html_part
+    assert 'href="https://news.example.com/unsubscribe/1.t"' in html_part
+
+
+def test_outbox_batch_writes_one_message_each(tmp_path: Path) -> None:
+    outbox = OutboxTransport(tmp_path / "outbox")
+    outcomes = outbox.send_batch(CAMPAIGN, [_recipient(1), _recipient(2)])
+    assert [o.status for o in outcomes] == ["sent", "sent"]
+    parsed = [_parse(f.read_bytes()) for f in sorted((tmp_path / "outbox").glob("*.eml"))]
+    assert sorted(str(m["To"]) for m in parsed) == ["r1@example.com", "r2@example.com"]
+    assert all(m["List-Unsubscribe-Post"] == ONE_CLICK for m in parsed)
+
+
+def test_ses_errors_say_what_to_do_next() -> None:
+    def client_error(status: int, code: str) -> ClientError:
+        body = {
+            "Error": {"Code": code, "Message": "m"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
+        return ClientError(body, "SendBulkEmail")  # type: ignore[arg-type]
+
+    class Failing:
+        def __init__(self, err: Exception) -> None:
+            self.err = err
+
+        def send_bulk_email(self, **_: object) -> None:
+            raise self.err
+
+    cases = [
+        (client_error(429, "TooManyRequestsException"), Throttled),
+        (client_error(500, "InternalFailure"), TemporaryFailure),
+        (client_error(400, "AccountSuspendedException"), SendingBlocked),
+        (client_error(400, "MessageRejected"), TransportError),
+        (EndpointConnectionError(endpoint_url="http://x"), TemporaryFailure),
+        (ReadTimeoutError(endpoint_url="http://x"), DeliveryUnknown),
+    ]
+    for err, kind in cases:
+        transport = SesTransport(Failing(err))  # type: ignore[arg-type]
+        with pytest.raises(TransportError) as caught:
+            transport.send_batch(CAMPAIGN, [_recipient(1)])
+        assert type(caught.value) is kind, err
+
+
+def test_bulk_entry_statuses_become_outcomes() -> None:
+    class Answering:
+        def send_bulk_email(self, **_: object) -> dict[str, object]:
+            return {
+                "BulkEmailEntryResults": [
+                    {"Status": "SUCCESS", "MessageId": "m-1"},
+                    {"Status": "MESSAGE_REJECTED", "Error": "blacklisted"},
+                    {"Status": "TRANSIENT_FAILURE", "Error": "later"},
+                    {"Status": "ACCOUNT_SENDING_PAUSED", "Error": "paused"},
+                ]
+            }
+
+    outcomes = SesTransport(Answering()).send_batch(  # type: ignore[arg-type]
+        CAMPAIGN, [_recipient(i) for i in range(4)]
+    )
+    assert [o.status for o in outcomes] == ["sent", "rejected", "retry", "blocked"]
+    assert outcomes[0].message_id == "m-1"
+    assert outcomes[1].reason == "SES rejected the message (MESSAGE_REJECTED: blacklisted)"
+
+
+def test_a_test_send_goes_through_send_email_on_moto(
+    ses_endpoint: str, monkeypatch: pytest.MonkeyPatch, settings: Settings
+) -> None:
+    from tests.test_send_ses import DAY, publish_issue
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", ses_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    boto3.client("sesv2").create_email_identity(EmailIdentity="briefing@example.com")
+    publish_issue(settings.data_dir)
+    ses = settings.model_copy(update={"transport": "ses", "ses_configuration_set": None})
+    message_id = jobs.send_test(ses, DAY, "editor@example.com")
+    import moto.ses.models as ses_models
+
+    sent = ses_models.ses_backends["123456789012"]["eu-central-1"].sent_messages
+    raw = [m for m in sent if getattr(m, "id", None) == message_id]
+    assert raw
+    parsed = _parse(raw[0].raw_data.encode())
+    assert parsed["To"] == "editor@example.com"
+    assert parsed["X-MorningPost-Issue"] == "2026-02-25"
+    assert parsed["List-Unsubscribe"].startswith("<http://127.0.0.1:8080/unsubscribe/0.")

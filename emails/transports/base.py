@@ -1,13 +1,75 @@
-"""The ``Transport`` protocol: how a finished message leaves the product."""
+"""The ``Transport`` protocol: how messages leave the product, one at a time or in batches.
+
+A transport has two paths:
+
+* ``send(message)``: one finished MIME message (test sends, confirmations);
+* ``send_batch(campaign, recipients)``: one issue to up to ``batch_size`` recipients, with
+  one ``Outcome`` per recipient, in order. The SES transport hands the batch over in one
+  ``SendBulkEmail`` call; the outbox writes one file each.
+
+Errors of a whole call say what the caller may do next::
+
+    TransportError            refused: retrying the same call will not help
+     ├── Throttled            over the sending rate (SES 429): slow down, try again
+     ├── TemporaryFailure     5xx or no connection: nothing was accepted, try again
+     ├── DeliveryUnknown      the call may or may not have been accepted: do not repeat it
+     └── SendingBlocked       the account or configuration refuses everything: stop
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Literal, Protocol
+
+from emails.errors import TransportError
+from emails.message import Campaign, Recipient, build_personal_message
+
+Status = Literal["sent", "rejected", "retry", "blocked"]
+
+
+class Throttled(TransportError):
+    """The provider asks us to slow down (SES ``TooManyRequestsException``, HTTP 429)."""
+
+
+class TemporaryFailure(TransportError):
+    """A server error or a connection that never carried the request: nothing was sent."""
+
+
+class DeliveryUnknown(TransportError):
+    """The request left but no answer came back: the messages may have been accepted."""
+
+
+class SendingBlocked(TransportError):
+    """Every message would be refused (account suspended, sending paused, bad config)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one recipient of a batch.
+
+    ``sent`` (with the provider's message id), ``rejected`` (this recipient alone failed:
+    the reason says why), ``retry`` (a passing failure: try this recipient again) or
+    ``blocked`` (the provider refuses all sending: stop, nothing was sent).
+    """
+
+    status: Status
+    message_id: str | None = None
+    reason: str | None = None
+
+
+def sent(message_id: str) -> Outcome:
+    return Outcome("sent", message_id=message_id)
+
+
+def rejected(reason: str) -> Outcome:
+    return Outcome("rejected", reason=reason)
 
 
 class Transport(Protocol):
     name: str
+    batch_size: int  # the most recipients ``send_batch`` takes in one call
 
     def send(self, message: EmailMessage) -> str:
         """Hand ``message`` over; return the id the transport knows it by.
@@ -15,3 +77,28 @@ class Transport(Protocol):
         Raise ``TransportError`` when it was not accepted.
         """
         ...
+
+    def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
+        """Hand the issue over for each recipient; one outcome per recipient, in order."""
+        ...
+
+    def prepare(self, campaign: Campaign, recipients: Sequence[Recipient]) -> None:
+        """Build everything ``send_batch`` would hand over, and hand nothing over (dry run)."""
+        ...
+
+    def max_send_rate(self) -> float | None:
+        """Messages per second the provider allows, or None when it sets no limit."""
+        ...
+
+
+def send_each(
+    transport: Transport, campaign: Campaign, recipients: Sequence[Recipient]
+) -> list[Outcome]:
+    """``send_batch`` for transports without a bulk call: one full message per recipient."""
+    outcomes = []
+    for recipient in recipients:
+        try:
+            outcomes.append(sent(transport.send(build_personal_message(campaign, recipient))))
+        except TransportError as err:
+            outcomes.append(rejected(str(err)))
+    return outcomes

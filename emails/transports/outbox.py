@@ -5,20 +5,34 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
 
 from emails.errors import TransportError
+from emails.message import Campaign, Recipient, build_personal_message
+from emails.transports.base import Outcome, send_each
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class OutboxTransport:
     name = "outbox"
+    batch_size = 50
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
+        return send_each(self, campaign, recipients)
+
+    def prepare(self, campaign: Campaign, recipients: Sequence[Recipient]) -> None:
+        for recipient in recipients:
+            build_personal_message(campaign, recipient)
+
+    def max_send_rate(self) -> float | None:
+        return None  # a folder has no quota
 
     def send(self, message: EmailMessage) -> str:
         message_id = str(message["Message-ID"] or "").strip("<> ")

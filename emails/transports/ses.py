@@ -1,44 +1,312 @@
-"""The SES transport: messages go out through Amazon SES v2 (``sesv2`` in boto3)."""
+"""The SES transport: messages go out through Amazon SES v2 (``sesv2`` in boto3).
+
+Two paths:
+
+* ``send``: one finished MIME message through ``SendEmail`` (Raw, so every header we
+  built survives); for test sends and single messages.
+* ``send_batch``: the issue to up to 50 recipients in one ``SendBulkEmail`` call. The
+  rendered issue is the inline template (``TemplateContent``); each entry carries its
+  recipient's values as ``ReplacementTemplateData`` and its ``List-Unsubscribe`` as a
+  replacement header. No MIME is built here: SES does the substitution and the encoding.
+
+SES substitutes values as they are, in the HTML too ("SES doesn't escape HTML content when
+rendering the HTML template", SES developer guide, advanced personalisation). So the HTML
+part of the template uses its own placeholder names (``{{greeting_html}}`` ...) whose values
+we HTML-escape, while the text part and the subject get the raw values.
+
+Request builders are pure functions of their inputs; the boto3 calls are thin edges that
+turn botocore errors into the ``TransportError`` tree of ``emails.transports.base``.
+"""
 
 from __future__ import annotations
 
+import functools
+import html
+import json
+import re
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    ParamValidationError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from emails.errors import TransportError
+from emails.message import ISSUE_HEADER, ONE_CLICK, Campaign, Recipient, list_unsubscribe
+from emails.personalise import PLACEHOLDERS
+from emails.transports.base import (
+    DeliveryUnknown,
+    Outcome,
+    SendingBlocked,
+    TemporaryFailure,
+    Throttled,
+    rejected,
+    sent,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
+BULK_LIMIT = 50  # BulkEmailEntries per SendBulkEmail call (SES limit)
+HTML_SUFFIX = "_html"
+
+# Per-entry statuses of SendBulkEmail (BulkEmailEntryResult.Status), by what they mean here.
+_RETRY_STATUSES = frozenset({"TRANSIENT_FAILURE", "ACCOUNT_THROTTLED"})
+_BLOCKING_STATUSES = frozenset(
+    {
+        "ACCOUNT_SUSPENDED",
+        "ACCOUNT_SENDING_PAUSED",
+        "ACCOUNT_DAILY_QUOTA_EXCEEDED",
+        "CONFIGURATION_SET_SENDING_PAUSED",
+        "CONFIGURATION_SET_NOT_FOUND",
+        "MAIL_FROM_DOMAIN_NOT_VERIFIED",
+        "TEMPLATE_NOT_FOUND",
+        "INVALID_SENDING_POOL_NAME",
+    }
+)
+# Whole-call errors that every later call would meet too.
+_BLOCKING_ERRORS = frozenset(
+    {
+        "AccountSuspendedException",
+        "SendingPausedException",
+        "MailFromDomainNotVerifiedException",
+        "NotFoundException",
+        "LimitExceededException",
+    }
+)
+_THROTTLING_ERRORS = frozenset({"TooManyRequestsException", "Throttling", "ThrottlingException"})
+_PLACEHOLDER = re.compile(r"\{\{(" + "|".join(map(re.escape, PLACEHOLDERS)) + r")\}\}")
+_WORD_JOINER = "\u2060"
+
+
+def make_client(*, concurrency: int) -> SESV2Client:
+    """One ``sesv2`` client for all sending threads (boto3 clients are thread-safe).
+
+    botocore must not retry on its own: a retry we do not see would spend quota we did not
+    count and repeat calls whose outcome we record. Its connection pool holds one
+    connection per sending thread, plus one for ``GetAccount``. Its parameter validation
+    walks every field of every call (about 4 ms for 50 entries, more than all our own work
+    per call); the requests come from the builders below, which the tests check against
+    botocore's model instead.
+    """
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 1},
+        max_pool_connections=concurrency + 1,
+        parameter_validation=False,
+        connect_timeout=10,
+        read_timeout=60,
+    )
+    return boto3.client("sesv2", config=config)
+
 
 def build_send_email_request(
-    message: EmailMessage, *, configuration_set: str | None = None
+    message: EmailMessage, *, configuration_set: str | None = None, issue: str | None = None
 ) -> dict[str, Any]:
     """The ``SendEmail`` arguments for one finished message (Raw, so every header survives)."""
     request: dict[str, Any] = {"Content": {"Raw": {"Data": message.as_bytes(policy=SMTP)}}}
     if configuration_set:
         request["ConfigurationSetName"] = configuration_set
+    if issue:
+        request["EmailTags"] = _tags(issue)
     return request
+
+
+@functools.lru_cache(maxsize=4)
+def bulk_default_content(campaign: Campaign) -> dict[str, Any]:
+    """``DefaultContent`` of every bulk call of ``campaign``: the issue as inline template.
+
+    Built once per campaign (the HTML is ~100 KB; rewriting it per call would cost more
+    than the call).
+    """
+    rendered = campaign.rendered
+    values = _values(campaign, None)
+    return {
+        "Template": {
+            "TemplateContent": {
+                "Subject": _template(rendered.subject, joiner=_WORD_JOINER),
+                "Text": _template(rendered.text, joiner=_WORD_JOINER),
+                "Html": _template(rendered.html, joiner=" ", suffix=HTML_SUFFIX),
+            },
+            "TemplateData": json.dumps(values, ensure_ascii=False),
+            "Headers": [
+                {"Name": "List-Unsubscribe-Post", "Value": ONE_CLICK},
+                {"Name": "List-Id", "Value": campaign.list_id},
+                {"Name": ISSUE_HEADER, "Value": campaign.issue},
+            ],
+        }
+    }
+
+
+def build_bulk_request(
+    campaign: Campaign, recipients: Sequence[Recipient], *, configuration_set: str | None = None
+) -> dict[str, Any]:
+    """The ``SendBulkEmail`` arguments sending ``campaign`` to ``recipients`` (at most 50)."""
+    if not 0 < len(recipients) <= BULK_LIMIT:
+        raise ValueError(f"a bulk call takes 1 to {BULK_LIMIT} recipients, not {len(recipients)}")
+    request: dict[str, Any] = {
+        "FromEmailAddress": campaign.sender,
+        "DefaultContent": bulk_default_content(campaign),
+        "DefaultEmailTags": _tags(campaign.issue),
+        "BulkEmailEntries": [bulk_entry(campaign, r) for r in recipients],
+    }
+    if configuration_set:
+        request["ConfigurationSetName"] = configuration_set
+    return request
+
+
+def bulk_entry(campaign: Campaign, recipient: Recipient) -> dict[str, Any]:
+    """One ``BulkEmailEntry``: the address, its template values and its own headers."""
+    return {
+        "Destination": {"ToAddresses": [recipient.email]},
+        "ReplacementEmailContent": {
+            "ReplacementTemplate": {
+                "ReplacementTemplateData": json.dumps(
+                    _values(campaign, recipient), ensure_ascii=False
+                )
+            }
+        },
+        # RFC 8058: the https URL first; List-Unsubscribe-Post is in the default headers.
+        "ReplacementHeaders": [
+            {
+                "Name": "List-Unsubscribe",
+                "Value": list_unsubscribe(recipient.unsubscribe_url, campaign.unsubscribe_mailto),
+            }
+        ],
+    }
+
+
+def _values(campaign: Campaign, recipient: Recipient | None) -> dict[str, str]:
+    """Template data: raw values for the text and subject, escaped ones for the HTML."""
+    raw = {"view_url": campaign.view_url}
+    if recipient is not None:
+        raw |= {"unsubscribe_url": recipient.unsubscribe_url, "greeting": recipient.greeting}
+    return raw | {name + HTML_SUFFIX: _escape(value) for name, value in raw.items()}
+
+
+@functools.lru_cache(maxsize=1024)
+def _escape(value: str) -> str:
+    # Greetings and the view URL repeat across subscribers: escape each spelling once.
+    return html.escape(value, quote=True)
+
+
+def _template(rendered: str, *, joiner: str, suffix: str = "") -> str:
+    """``rendered`` as an SES template: our placeholders renamed with ``suffix``, and any
+    other ``{{`` split by ``joiner``.
+
+    Rendering escapes the braces of the content, but CSS and comments keep theirs; a stray
+    ``{{`` would make SES fail to render the message. A space inside CSS is harmless.
+    """
+    parts = _PLACEHOLDER.split(rendered)
+    # split() with one group: even indices are the text between placeholders, odd ones names.
+    parts[::2] = [_defuse(part, joiner) for part in parts[::2]]
+    parts[1::2] = ["{{" + name + suffix + "}}" for name in parts[1::2]]
+    return "".join(parts)
+
+
+def _defuse(text: str, joiner: str) -> str:
+    while "{{" in text:
+        text = text.replace("{{", "{" + joiner + "{")
+    return text
+
+
+def _tags(issue: str) -> list[dict[str, str]]:
+    return [_tag("newsletter", "morningpost"), _tag("issue", issue)]
+
+
+def _tag(name: str, value: str) -> dict[str, str]:
+    return {"Name": name, "Value": value}
 
 
 class SesTransport:
     name = "ses"
+    batch_size = BULK_LIMIT
 
     def __init__(self, client: SESV2Client, *, configuration_set: str | None = None) -> None:
         self.client = client
         self.configuration_set = configuration_set
 
     def send(self, message: EmailMessage) -> str:
-        request = build_send_email_request(message, configuration_set=self.configuration_set)
+        issue = message.get(ISSUE_HEADER)
+        request = build_send_email_request(
+            message, configuration_set=self.configuration_set, issue=str(issue) if issue else None
+        )
         try:
             response = self.client.send_email(**request)
-        except ClientError as err:
-            error = err.response.get("Error", {})
-            reason = f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip(": ")
-            raise TransportError(f"SES refused the message ({reason})") from err
-        except BotoCoreError as err:
-            raise TransportError(f"SES could not be reached ({err})") from err
+        except (ClientError, BotoCoreError) as err:
+            raise _error(err) from err
         return response["MessageId"]
+
+    def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
+        request = build_bulk_request(campaign, recipients, configuration_set=self.configuration_set)
+        try:
+            response = self.client.send_bulk_email(**request)
+        except (ClientError, BotoCoreError) as err:
+            raise _error(err) from err
+        results = response["BulkEmailEntryResults"]
+        if len(results) != len(recipients):
+            raise DeliveryUnknown(
+                f"SES answered {len(results)} results for {len(recipients)} recipients"
+            )
+        return [_outcome(result) for result in results]
+
+    def prepare(self, campaign: Campaign, recipients: Sequence[Recipient]) -> None:
+        build_bulk_request(campaign, recipients, configuration_set=self.configuration_set)
+
+    def max_send_rate(self) -> float | None:
+        """The account's ``SendQuota.MaxSendRate`` (recipients per second)."""
+        try:
+            account = self.client.get_account()
+        except (ClientError, BotoCoreError) as err:
+            raise TransportError(f"cannot read the SES sending quota ({_reason(err)})") from err
+        rate = account.get("SendQuota", {}).get("MaxSendRate")
+        return float(rate) if rate else None
+
+
+def _outcome(result: Any) -> Outcome:
+    status = str(result.get("Status", ""))
+    if status == "SUCCESS" and result.get("MessageId"):
+        return sent(str(result["MessageId"]))
+    reason = f"{status}: {result.get('Error') or 'no reason given'}"
+    if status in _RETRY_STATUSES:
+        return Outcome("retry", reason=reason)
+    if status in _BLOCKING_STATUSES:
+        return Outcome("blocked", reason=f"SES refuses to send ({reason})")
+    return rejected(f"SES rejected the message ({reason})")
+
+
+def _error(err: ClientError | BotoCoreError) -> TransportError:
+    """The ``TransportError`` a failed call becomes: it tells the sender what to do next."""
+    reason = _reason(err)
+    if isinstance(err, ClientError):
+        code = err.response.get("Error", {}).get("Code", "")
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in _THROTTLING_ERRORS or status == 429:
+            return Throttled(f"SES throttled the call ({reason})")
+        if status >= 500:
+            return TemporaryFailure(f"SES failed ({reason})")
+        if code in _BLOCKING_ERRORS:
+            return SendingBlocked(f"SES refuses to send ({reason})")
+        return TransportError(f"SES refused the message ({reason})")
+    if isinstance(err, BotoConnectionError):
+        return TemporaryFailure(f"SES could not be reached ({reason})")
+    if isinstance(err, HTTPClientError):
+        # The request may have arrived: SES might have sent it. Never repeat it blindly.
+        return DeliveryUnknown(f"no answer from SES ({reason})")
+    if isinstance(err, ParamValidationError):
+        return TransportError(f"SES request is invalid ({reason})")
+    return SendingBlocked(f"SES could not be called ({reason})")
+
+
+def _reason(err: ClientError | BotoCoreError) -> str:
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}".strip(": ")
+    return " ".join(str(err).split())
