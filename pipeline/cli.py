@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any
 
 import click
 
 from emails.errors import MorningPostError
-from pipeline.commands import issue, subscribers
+from pipeline import logs
+from pipeline.commands import bounces, issue, ops, subscribers, web
 
 
 class _App(click.Group):
@@ -33,10 +33,7 @@ def main(verbose: bool) -> None:
 
     Settings come from MORNINGPOST_* environment variables or a .env file.
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    logs.setup(verbose=verbose)
 
 
 # Each area's commands live in pipeline/commands/; register new ones here, one line each.
@@ -46,3 +43,8 @@ main.add_command(issue.render)
 main.add_command(issue.send)
 main.add_command(issue.status)
 main.add_command(subscribers.subscribers)
+main.add_command(ops.schedule)
+main.add_command(ops.approve)
+main.add_command(ops.draft)
+main.add_command(web.serve)
+main.add_command(bounces.bounces)

@@ -45,12 +45,21 @@ class Settings(BaseSettings):
     sender: str = "The AI Morning Post <briefing@example.com>"
     public_url: str = "http://127.0.0.1:8080"
     secret_key: str | None = None
+    # SES feedback: the SNS topic the /sns webhook accepts, the SQS queue `bounces` drains,
+    # and how many transient bounces in a row suppress an address.
+    sns_topic_arn: str | None = None
+    bounces_queue_url: str | None = None
+    transient_bounce_limit: int = Field(default=3, ge=1)
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
     weather_url: str = "https://api.open-meteo.com"
     city: str = "Manchester, United Kingdom"
     latitude: float = 53.48
     longitude: float = -2.24
     max_send_rate: float | None = Field(default=None, gt=0)
+    # Sending threads; a crash leaves at most this many x 50 deliveries unknown.
+    send_concurrency: int = Field(default=8, ge=1, le=64)
+    ses_configuration_set: str | None = None  # SES events (bounces...) are published through it
+    unsubscribe_mailto: str | None = None  # address for List-Unsubscribe's mailto, after the URL
     editorial_dir: Path = Path("./content")
     timezone: str = "Europe/London"
     draft_time: dt.time = dt.time(5, 0)
@@ -59,6 +68,9 @@ class Settings(BaseSettings):
     require_approval: bool = False
     editors: Annotated[list[str], NoDecode] = Field(default_factory=list)
     postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
+    # Fewer featured items than this and assembly fails rather than draft a thin issue.
+    min_items: int = Field(default=5, ge=0)
+    source_timeout: float = Field(default=10.0, gt=0)  # seconds, per request to a source
 
     @field_validator("feeds", "editors", mode="before")
     @classmethod

@@ -1,79 +1,174 @@
-"""Issue records in the store: each dated issue's number and state."""
+"""Issue records in the store: each dated issue's number, state and approval.
+
+States: ``draft`` (assembled) -> ``approved`` (an editor said yes; only needed when approval
+is required) -> ``sending`` -> ``sent``; ``paused`` when a send stopped on too many errors.
+
+Numbering: an issue's number is one more than the last issue that *went out* (``sending``,
+``sent`` or ``paused``: readers have copies), and re-assembling a date keeps its number. A
+draft that never went out does not spend a number: when day D was drafted as #29 but never
+sent (not approved, cut-off passed) and D+1 is assembled, D+1 is #29 and D's record gives
+the number up (it is dropped; D had no deliveries). D's old ``issue.json`` still says #29,
+so sending it later fails with a clear message; re-assembling D numbers it afresh (#30 while
+D+1 is an unsent draft: a later date's draft keeps what it holds).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from subscribers import schema
+from subscribers.errors import SubscriberError
 from subscribers.store import now
 
+log = logging.getLogger(__name__)
+
 DRAFT, APPROVED, SENDING, SENT, PAUSED = "draft", "approved", "sending", "sent", "paused"
+STATES = (DRAFT, APPROVED, SENDING, SENT, PAUSED)
+WENT_OUT = (SENDING, SENT, PAUSED)  # readers hold copies: the number is spent for good
+UNSENT = (DRAFT, APPROVED)
+
+_e = schema.editions
+_ATTEMPTS = 3
+
+
+class EditionError(SubscriberError):
+    """An issue record cannot do what was asked (approve a sent issue, reuse a number)."""
+
+
+@dataclass(frozen=True)
+class Edition:
+    date: dt.date
+    number: int
+    state: str
+    approved_by: str | None
+    approved_at: dt.datetime | None
 
 
 def issue_number(conn: Connection, date: dt.date) -> int:
-    """Return the number of the issue for ``date``, giving it the next number if new.
-
-    Re-assembling a date keeps its number; a new date gets one more than the highest.
-    """
+    """Return the number of the issue for ``date``, numbering it if new (see module doc)."""
     key = date.isoformat()
-    existing = _number(conn, key)
-    if existing is not None:
-        return existing
-    number = (conn.scalar(select(func.max(schema.editions.c.number))) or 0) + 1
+    for _ in range(_ATTEMPTS):
+        existing = _number(conn, key)
+        if existing is not None:
+            return existing
+        try:
+            with conn.begin_nested():
+                number = _next_number(conn, key)
+                _insert(conn, key, number)
+        except IntegrityError:
+            continue  # another process numbered this date, or took this number: look again
+        return number
+    raise EditionError(f"could not number the issue of {date}: the store kept changing; retry")
+
+
+def _next_number(conn: Connection, key: str) -> int:
+    last_out = conn.scalar(select(func.max(_e.c.number)).where(_e.c.state.in_(WENT_OUT))) or 0
+    candidate = last_out + 1
+    holder = conn.execute(select(_e.c.date, _e.c.state).where(_e.c.number == candidate)).first()
+    if holder is None:
+        return candidate
+    if holder.date < key and holder.state in UNSENT and not _has_deliveries(conn, holder.date):
+        # A skipped day's draft never went out: the next issue readers get takes its number.
+        conn.execute(delete(_e).where(_e.c.date == holder.date, _e.c.state.in_(UNSENT)))
+        log.info(
+            "issue number released by an unsent draft",
+            extra={"number": candidate, "released_date": holder.date, "date": key},
+        )
+        return candidate
+    # Held by a later date's draft (or something stranger): never collide, take a fresh one.
+    return int(conn.scalar(select(func.max(_e.c.number))) or 0) + 1
+
+
+def _has_deliveries(conn: Connection, key: str) -> bool:
+    d = schema.deliveries
+    return bool(conn.scalar(select(exists().where(d.c.issue_date == key))))
+
+
+def _insert(conn: Connection, key: str, number: int) -> None:
     stamp = now()
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                schema.editions.insert().values(
-                    date=key, number=number, state=DRAFT, created_at=stamp, updated_at=stamp
-                )
-            )
-    except IntegrityError:
-        # Another process numbered the same date (or took this number) first.
-        again = _number(conn, key)
-        if again is None:
-            raise
-        return again
-    return number
+    conn.execute(
+        _e.insert().values(date=key, number=number, state=DRAFT, created_at=stamp, updated_at=stamp)
+    )
 
 
 def state(conn: Connection, date: dt.date) -> str | None:
-    return conn.scalar(
-        select(schema.editions.c.state).where(schema.editions.c.date == date.isoformat())
-    )
+    return conn.scalar(select(_e.c.state).where(_e.c.date == date.isoformat()))
+
+
+def get(conn: Connection, date: dt.date) -> Edition | None:
+    """The record of the issue for ``date``, or None if it was never assembled."""
+    row = conn.execute(
+        select(_e.c.number, _e.c.state, _e.c.approved_by, _e.c.approved_at).where(
+            _e.c.date == date.isoformat()
+        )
+    ).first()
+    if row is None:
+        return None
+    return Edition(date, row.number, row.state, row.approved_by, _aware(row.approved_at))
 
 
 def set_state(conn: Connection, date: dt.date, new_state: str) -> None:
     conn.execute(
-        update(schema.editions)
-        .where(schema.editions.c.date == date.isoformat())
-        .values(state=new_state, updated_at=now())
+        update(_e).where(_e.c.date == date.isoformat()).values(state=new_state, updated_at=now())
     )
 
 
+def approve(conn: Connection, date: dt.date, *, by: str) -> Edition:
+    """Mark the draft of ``date`` approved by ``by``; approving twice keeps the first.
+
+    Raise ``EditionError`` when there is no draft, or when it already went out.
+    """
+    current = get(conn, date)
+    if current is None:
+        raise EditionError(f"there is no draft of {date} to approve")
+    if current.state == APPROVED:
+        return current
+    if current.state != DRAFT:
+        raise EditionError(f"the issue of {date} is {current.state}: there is nothing to approve")
+    stamp = now()
+    # Conditional on the state, so an approval cannot land on an issue that began sending.
+    moved = conn.execute(
+        update(_e)
+        .where(_e.c.date == date.isoformat(), _e.c.state == DRAFT)
+        .values(state=APPROVED, approved_by=by[:200], approved_at=stamp, updated_at=stamp)
+    )
+    if not moved.rowcount:
+        raise EditionError(f"the issue of {date} changed while approving it; look at its status")
+    return Edition(date, current.number, APPROVED, by[:200], stamp)
+
+
 def _number(conn: Connection, key: str) -> int | None:
-    return conn.scalar(select(schema.editions.c.number).where(schema.editions.c.date == key))
+    return conn.scalar(select(_e.c.number).where(_e.c.date == key))
 
 
 def ensure(conn: Connection, date: dt.date, number: int) -> None:
-    """Record the issue for ``date`` under ``number`` unless it is recorded already."""
-    if _number(conn, date.isoformat()) is not None:
+    """Record the issue for ``date`` under ``number`` unless it is recorded already.
+
+    Raise ``EditionError`` when ``number`` now belongs to another date (see module doc).
+    """
+    key = date.isoformat()
+    if _number(conn, key) is not None:
         return
-    stamp = now()
     try:
         with conn.begin_nested():
-            conn.execute(
-                schema.editions.insert().values(
-                    date=date.isoformat(),
-                    number=number,
-                    state=DRAFT,
-                    created_at=stamp,
-                    updated_at=stamp,
-                )
-            )
+            _insert(conn, key, number)
     except IntegrityError:
-        if _number(conn, date.isoformat()) is None:
-            raise
+        if _number(conn, key) is not None:
+            return  # another process recorded it first
+        owner = conn.scalar(select(_e.c.date).where(_e.c.number == number))
+        raise EditionError(
+            f"issue number {number} of {date} now belongs to the issue of {owner} "
+            f"({date} was never sent): re-assemble {date} to number it again"
+        ) from None
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite returns DateTime without its zone; everything stored is UTC.
+    if value is None or value.tzinfo:
+        return value
+    return value.replace(tzinfo=dt.UTC)

@@ -10,9 +10,21 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Column, Connection, DateTime, Integer, MetaData, String, Table, select
-
-from subscribers import schema
+from sqlalchemy import (
+    Column,
+    Connection,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+    text,
+)
+from sqlalchemy.schema import CreateColumn
 
 Step = Callable[[Connection], None]
 
@@ -35,12 +47,99 @@ schema_migrations = Table(
 
 
 def _initial(conn: Connection) -> None:
-    # The first schema is the current one; once a later migration changes a table, this
-    # function gets the frozen definitions of that table as they were.
-    schema.metadata.create_all(conn)
+    # Frozen: the tables as migration 1 created them, whatever ``schema`` says today.
+    v1 = MetaData()
+    Table(
+        "subscribers",
+        v1,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("email", String(320), nullable=False),
+        Column("email_key", String(320), nullable=False, unique=True),
+        Column("name", String(200)),
+        Column("status", String(20), nullable=False),
+        Column("source", String(50), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "editions",
+        v1,
+        Column("date", String(10), primary_key=True),
+        Column("number", Integer, nullable=False, unique=True),
+        Column("state", String(20), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+    )
+    Table(
+        "deliveries",
+        v1,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("issue_date", String(10), ForeignKey("editions.date"), nullable=False),
+        Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+        Column("state", String(20), nullable=False),
+        Column("message_id", String(255)),
+        Column("attempts", Integer, nullable=False),
+        Column("last_error", Text),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        UniqueConstraint("issue_date", "subscriber_id", name="uq_delivery"),
+    )
+    v1.create_all(conn)
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "subscribers, editions, deliveries", _initial),)
+def _add_column(conn: Connection, table: str, column: Column[object]) -> None:
+    # SQLAlchemy Core has no ALTER TABLE construct; the column's DDL is compiled for the
+    # connected dialect, and ``ADD COLUMN`` with a constant default runs on SQLite and
+    # PostgreSQL alike.
+    ddl = CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {ddl}"))
+
+
+def _feedback(conn: Connection) -> None:
+    # Frozen: what migration 2 added.
+    _add_column(
+        conn,
+        "subscribers",
+        Column("transient_bounces", Integer, nullable=False, server_default="0"),
+    )
+    _add_column(conn, "subscribers", Column("confirm_sent_at", DateTime(timezone=True)))
+    v2 = MetaData()
+    Table(
+        "feedback_events",
+        v2,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("feedback_id", String(255), nullable=False, unique=True),
+        Column("kind", String(20), nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False),
+    )
+    v2.create_all(conn)
+
+
+def _approval(conn: Connection) -> None:
+    # Frozen: what migration 20 added (issue 7: who approved a draft, and when).
+    _add_column(conn, "editions", Column("approved_by", String(200)))
+    _add_column(conn, "editions", Column("approved_at", DateTime(timezone=True)))
+
+
+def _locks(conn: Connection) -> None:
+    # Frozen: the lease table of migration 21 (issue 7: one send per issue across processes).
+    v21 = MetaData()
+    Table(
+        "locks",
+        v21,
+        Column("name", String(100), primary_key=True),
+        Column("owner", String(200), nullable=False),
+        Column("acquired_at", DateTime(timezone=True), nullable=False),
+        Column("expires_at", DateTime(timezone=True), nullable=False),
+    )
+    v21.create_all(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "subscribers, editions, deliveries", _initial),
+    Migration(2, "transient bounce counter, confirmation throttle, feedback events", _feedback),
+    Migration(20, "who approved an edition, and when", _approval),
+    Migration(21, "locks: leases shared by every process", _locks),
+)
 
 
 def applied(conn: Connection) -> set[int]:

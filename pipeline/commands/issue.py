@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import signal
+import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
 from emails.errors import MorningPostError
-from pipeline import jobs
+from pipeline import jobs, paths, progress
+from pipeline.assemble import count_items
 from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
 from pipeline.send import SendReport
 from pipeline.settings import ENV_PREFIX, Settings
-from subscribers import editions, ledger
+from pipeline.status import issue_status, text_lines
 from subscribers.store import open_store
 
 
@@ -48,33 +54,102 @@ def _report_line(report: SendReport, settings: Settings, date: dt.date, *, sampl
 @sample_option
 @pass_settings
 def assemble(settings: Settings, date_: dt.datetime | None, sample: bool) -> None:
-    """Fetch the sources and write DATA_DIR/issues/DATE/issue.json."""
+    """Fetch the sources and write DATA_DIR/issues/DATE/issue.json (re-running replaces it)."""
     issue = jobs.assemble_issue(settings, issue_date(settings, date_), sample=sample)
     click.echo(f"Issue #{issue.number} of {issue.date}: {issue.subject}")
+    draft = paths.issue_dir(settings.data_dir, issue.date) / paths.ISSUE_JSON
+    click.echo(f"  Draft: {draft} ({count_items(issue)} items)")
 
 
 @click.command()
 @date_option
 @pass_settings
 def render(settings: Settings, date_: dt.datetime | None) -> None:
-    """Render issue.json into email.html and email.txt beside it."""
+    """Render issue.json into email.html, email.txt and web.html; refresh the web archive."""
     rendered = jobs.render_issue(settings, issue_date(settings, date_))
     click.echo(f"{rendered.html_path} {rendered.html_bytes:,} bytes")
     click.echo(f"{rendered.text_path} {rendered.text_bytes:,} bytes")
+    click.echo(f"{rendered.web_path} {rendered.web_bytes:,} bytes")
+    archive = rendered.archive
+    click.echo(f"{archive.index} and {archive.feed.name}: {archive.pages} issues archived")
 
 
 @click.command()
 @date_option
 @click.option("--dry-run", is_flag=True, help="Build every message but hand none over.")
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Also send to deliveries a crashed run left unknown (their copy may have gone out).",
+)
+@click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL; no ledger change.")
 @pass_settings
-def send(settings: Settings, date_: dt.datetime | None, dry_run: bool) -> None:
+def send(
+    settings: Settings,
+    date_: dt.datetime | None,
+    dry_run: bool,
+    resend_unknown: bool,
+    to: str | None,
+) -> None:
     """Deliver the rendered issue to every active subscriber not yet sent; safe to re-run."""
     date = issue_date(settings, date_)
-    report = jobs.send(settings, date, dry_run=dry_run)
+    if to is not None:
+        if dry_run or resend_unknown:
+            raise click.UsageError("--to takes neither --dry-run nor --resend-unknown")
+        message_id = jobs.send_test(settings, date, to)
+        click.echo(f"Test copy of {date} sent to {to} ({message_id})")
+        return
+    stop = threading.Event()
+    with _stop_on_sigterm(stop):
+        report = jobs.send(
+            settings,
+            date,
+            dry_run=dry_run,
+            resend_unknown=resend_unknown,
+            progress=progress.for_stream(sys.stderr),
+            stop=stop,
+        )
     if dry_run:
         click.echo(f"Dry run: {report.delivered} messages built, none sent")
-    else:
-        click.echo(_report_line(report, settings, date, sample=False).strip())
+        return
+    click.echo(_report_line(report, settings, date, sample=False).strip())
+    click.echo(_summary(report))
+    _raise_unless_done(report)
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM (systemd stop, docker stop) ends the send cleanly instead of killing it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _summary(report: SendReport) -> str:
+    line = (
+        f"sent {report.delivered}, failed {report.failed}, skipped {report.skipped}, "
+        f"unknown {report.unknown} in {report.seconds:.1f} s ({report.rate:,.1f} messages/s)"
+    )
+    if report.unknown:
+        line += (
+            f"\n{report.unknown} deliveries are unknown (in flight when a run stopped); "
+            "`morningpost send --resend-unknown` sends them again"
+        )
+    return line
+
+
+def _raise_unless_done(report: SendReport) -> None:
+    if report.paused:
+        raise MorningPostError(
+            f"the send is paused: {report.paused}; re-run `morningpost send` to resume"
+        )
+    if report.interrupted:
+        raise MorningPostError("the send was stopped; re-run `morningpost send` to resume")
     if report.failed:
         raise MorningPostError(f"{report.failed} deliveries failed; re-run `send` to retry them")
 
@@ -84,21 +159,10 @@ def send(settings: Settings, date_: dt.datetime | None, dry_run: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
 @pass_settings
 def status(settings: Settings, date_: dt.datetime | None, as_json: bool) -> None:
-    """The issue's state and its deliveries by state."""
-    date = issue_date(settings, date_)
-    engine = open_store(settings.store_url)
-    with engine.connect() as conn:
-        state = editions.state(conn, date)
-        by_state = ledger.counts(conn, date)
-    deliveries = {
-        "pending": by_state[ledger.PENDING],
-        "sent": by_state[ledger.SENT],
-        "failed": by_state[ledger.FAILED],
-        "skipped": by_state[ledger.SKIPPED],
-        "unknown": by_state[ledger.SENDING],  # in flight when a run stopped: fate unknown
-    }
+    """The issue's state, its deliveries by state, send rate, errors, and who holds it."""
+    report = issue_status(open_store(settings.store_url), issue_date(settings, date_))
     if as_json:
-        click.echo(json.dumps({"date": date.isoformat(), "state": state, "deliveries": deliveries}))
+        click.echo(json.dumps(report))
         return
-    click.echo(f"{date}: {state or 'no issue'}")
-    click.echo("  " + ", ".join(f"{name} {n}" for name, n in deliveries.items()))
+    for line in text_lines(report):
+        click.echo(line)

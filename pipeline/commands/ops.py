@@ -1,0 +1,99 @@
+"""Operations: the long-running scheduler, the draft step, and approving a draft."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import click
+
+from emails.errors import ConfigError
+from pipeline import daily, paths
+from pipeline import scheduler as daily_schedule
+from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
+from pipeline.settings import Settings
+from subscribers import editions
+from subscribers.store import open_store
+
+log = logging.getLogger(__name__)
+
+
+@click.command()
+@sample_option
+@pass_settings
+def schedule(settings: Settings, sample: bool) -> None:
+    """Run the daily schedule until stopped (SIGTERM or Ctrl-C).
+
+    At MORNINGPOST_DRAFT_TIME it drafts the day's issue and mails a test copy to
+    MORNINGPOST_EDITORS; at MORNINGPOST_SEND_TIME it sends to every active subscriber
+    (once approved, if MORNINGPOST_REQUIRE_APPROVAL is on); at MORNINGPOST_CUTOFF_TIME it
+    gives up on an issue not yet sent. Times are local to MORNINGPOST_TIMEZONE.
+    """
+    logging.getLogger().setLevel(logging.INFO)  # a daemon's log is its only voice
+    stop = threading.Event()
+    runner = daily_schedule.build(settings, sample=sample, stop=stop)
+    with _stop_on_signals(stop):
+        runner.run_forever()
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    # The handler only sets the event: the loop ends its wait at once, and a send in
+    # progress records its calls in flight and hands nothing more over (the engine's stop).
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("stop requested", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@click.command()
+@date_option
+@sample_option
+@pass_settings
+def draft(settings: Settings, date_: dt.datetime | None, sample: bool) -> None:
+    """Assemble and render the day's issue and mail a test copy to MORNINGPOST_EDITORS."""
+    done = daily.draft(settings, issue_date(settings, date_), sample=sample)
+    click.echo(f"Issue #{done.issue.number} of {done.issue.date}: {done.issue.subject}")
+    if done.rendered:
+        click.echo(f"  HTML: {done.rendered.html_path} ({done.rendered.html_bytes:,} bytes)")
+    click.echo(f"  Test copies sent: {done.test_copies} of {len(settings.editors)}")
+
+
+@click.command()
+@date_option
+@click.option("--by", help="Who approves (default: your login name).")
+@pass_settings
+def approve(settings: Settings, date_: dt.datetime | None, by: str | None) -> None:
+    """Mark the day's draft approved for sending (see MORNINGPOST_REQUIRE_APPROVAL)."""
+    date = issue_date(settings, date_)
+    folder = paths.issue_dir(settings.data_dir, date)
+    if not (folder / paths.ISSUE_JSON).exists():
+        raise ConfigError(
+            f"there is no draft of {date} to approve (run `morningpost draft --date {date}`)"
+        )
+    if not (folder / paths.EMAIL_HTML).exists():
+        raise ConfigError(f"the draft of {date} is not rendered yet (run `morningpost render`)")
+    with open_store(settings.store_url).begin() as conn:
+        edition = editions.approve(conn, date, by=by or _login())
+    log.info("issue approved", extra={"date": date.isoformat(), "by": edition.approved_by})
+    when = edition.approved_at.isoformat(timespec="seconds") if edition.approved_at else "?"
+    click.echo(f"Issue #{edition.number} of {date} approved by {edition.approved_by} at {when}")
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a container user with no passwd entry
+        return "unknown"
