@@ -150,7 +150,7 @@ def migrate(conn: Connection) -> list[Migration]:
     """Apply the migrations not yet recorded, in order; return those applied."""
     _ledger.create_all(conn)
     done = applied(conn)
-    pending = [m for m in MIGRATIONS if m.number not in done]
+    pending = sorted((m for m in MIGRATIONS if m.number not in done), key=lambda m: m.number)
     for migration in pending:
         migration.apply(conn)
         conn.execute(

@@ -36,6 +36,7 @@ def open_store(url: str) -> Engine:
         engine = create_engine(url)
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
         with engine.begin() as conn:
             migrate(conn)
     except SQLAlchemyError as err:
@@ -44,13 +45,24 @@ def open_store(url: str) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
-    # WAL lets readers (status, the web app) run while a send writes; the busy timeout makes
-    # two processes queue on the write lock instead of failing at once.
+    # pysqlite's own transaction handling breaks SAVEPOINTs (releasing one commits) and
+    # starts transactions late; SQLAlchemy's documented fix is to switch it off and BEGIN
+    # ourselves (_sqlite_begin).
+    dbapi_conn.isolation_level = None
+    # WAL lets readers run while a send writes; the busy timeout makes two processes queue
+    # on the write lock instead of failing at once.
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: a transaction that reads then writes can
+    # otherwise fail at once with "database is locked" when another process wrote in
+    # between (busy_timeout does not cover that case). Transactions here are short.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def now() -> dt.datetime:

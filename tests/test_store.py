@@ -207,3 +207,27 @@ def test_migration_1_is_frozen_whatever_the_schema_says_now(tmp_path: Path) -> N
     columns = {c["name"] for c in inspect(engine).get_columns("subscribers")}
     assert "transient_bounces" not in columns
     assert "feedback_events" not in inspect(engine).get_table_names()
+
+
+def test_an_outer_rollback_undoes_a_nested_insert(engine: Engine) -> None:
+    conn = engine.connect()
+    outer = conn.begin()
+    add_subscriber(conn, "nested@example.com")  # runs in a SAVEPOINT
+    outer.rollback()
+    conn.close()
+    with engine.connect() as conn:
+        assert count(conn) == 0
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'fresh' / 'mp.db'}"
+    code = "import sys; from subscribers.store import open_store; open_store(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(4)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+    with open_store(url).connect() as conn:
+        assert list(conn.scalars(select(schema_migrations.c.number))) == sorted(
+            m.number for m in MIGRATIONS
+        )
