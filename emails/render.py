@@ -84,7 +84,12 @@ def render_email(issue: Issue, *, postal_address: str) -> RenderedEmail:
     html = _finish_html(_inline_css(_compile_mjml(_render_mjml(issue, context))))
     check_size(html)
     text = _finish_text(_render_text(issue, context))
-    return RenderedEmail(html=html, text=text, subject=_break_text_braces(issue.subject))
+    return RenderedEmail(html=html, text=text, subject=email_subject(issue))
+
+
+def email_subject(issue: Issue) -> str:
+    """The subject line as a template for SES: literal ``{{`` in it is broken, like the text."""
+    return _break_text_braces(issue.subject)
 
 
 def render_web(

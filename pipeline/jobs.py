@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from emails.archive import ArchiveFiles, ArchiveUrls, Edition, write_archive
 from emails.errors import ConfigError, MorningPostError, TransportError
 from emails.issue import Issue
-from emails.render import RenderedEmail, render_email, render_web
+from emails.render import RenderedEmail, email_subject, render_email, render_web
 from emails.transports.base import Transport
 from emails.transports.outbox import OutboxTransport
 from emails.transports.ses import SesTransport
@@ -73,7 +73,15 @@ def assemble_issue(settings: Settings, date: dt.date, *, sample: bool = False) -
         number = editions.issue_number(conn, date)
     issue = draft.model_copy(update={"number": number})
     _write_atomically(paths.issue_dir(settings.data_dir, date) / paths.ISSUE_JSON, issue.to_json())
+    _withdraw_approval(engine, date, "it was re-assembled")
     return issue
+
+
+def _withdraw_approval(engine: Engine, date: dt.date, why: str) -> None:
+    # An approval is of the content the editor saw: new content needs a new approval.
+    with engine.begin() as conn:
+        if editions.withdraw_approval(conn, date):
+            log.warning("the approval of %s is withdrawn: %s", date, why)
 
 
 def _write_atomically(target: Path, text: str) -> None:
@@ -111,13 +119,10 @@ def load_issue(settings: Settings, date: dt.date) -> Issue:
 def render_issue(settings: Settings, date: dt.date) -> Rendered:
     """Render ``issue.json`` for ``date`` into ``email.html``, ``email.txt`` and ``web.html``,
     then refresh the web archive from every rendered issue on disk."""
-    _refuse_if_started(open_store(settings.store_url), date, "re-rendered")
+    engine = open_store(settings.store_url)
+    _refuse_if_started(engine, date, "re-rendered")
     issue = load_issue(settings, date)
-    urls = ArchiveUrls(
-        index=links.archive_url(settings.public_url),
-        feed=links.feed_url(settings.public_url),
-        issue=functools.partial(links.issue_url, settings.public_url),
-    )
+    urls = _archive_urls(settings)
     rendered = render_email(issue, postal_address=settings.postal_address)
     web = render_web(
         issue, postal_address=settings.postal_address, archive_url=urls.index, feed_url=urls.feed
@@ -125,10 +130,12 @@ def render_issue(settings: Settings, date: dt.date) -> Rendered:
     folder = paths.issue_dir(settings.data_dir, date)
     html_path, text_path = folder / paths.EMAIL_HTML, folder / paths.EMAIL_TXT
     web_path = folder / paths.WEB_HTML
+    if html_path.exists() and html_path.read_text("utf-8") != rendered.html:
+        _withdraw_approval(engine, date, "its email changed when re-rendered")
     html_path.write_text(rendered.html, encoding="utf-8")
     text_path.write_text(rendered.text, encoding="utf-8")
     web_path.write_text(web, encoding="utf-8")
-    archive = write_archive(paths.archive_dir(settings.data_dir), _editions(settings), urls)
+    archive = publish_archive(settings, engine)
     return Rendered(
         html_path,
         text_path,
@@ -140,10 +147,37 @@ def render_issue(settings: Settings, date: dt.date) -> Rendered:
     )
 
 
-def _editions(settings: Settings) -> list[Edition]:
-    """Every issue on disk with a rendered web edition; an unreadable one is skipped."""
+def _archive_urls(settings: Settings) -> ArchiveUrls:
+    return ArchiveUrls(
+        index=links.archive_url(settings.public_url),
+        feed=links.feed_url(settings.public_url),
+        issue=functools.partial(links.issue_url, settings.public_url),
+    )
+
+
+def publish_archive(
+    settings: Settings, engine: Engine, *, including: dt.date | None = None
+) -> ArchiveFiles:
+    """Rewrite the web archive with the issues that went out (and ``including``, about to).
+
+    Drafts stay private: an issue appears on the web when its sending begins, in time for
+    its "view in browser" link.
+    """
+    with engine.connect() as conn:
+        public = editions.dates_out(conn)
+    if including is not None:
+        public.add(including.isoformat())
+    return write_archive(
+        paths.archive_dir(settings.data_dir), _editions(settings, public), _archive_urls(settings)
+    )
+
+
+def _editions(settings: Settings, public: set[str]) -> list[Edition]:
+    """The public issues with a rendered web edition; an unreadable one is skipped."""
     found = []
     for web_path in sorted(paths.issues_root(settings.data_dir).glob(f"*/{paths.WEB_HTML}")):
+        if web_path.parent.name not in public:
+            continue
         try:
             issue = Issue.load(web_path.parent / paths.ISSUE_JSON)
         except (OSError, ValueError) as err:
@@ -159,7 +193,9 @@ def load_rendered(settings: Settings, issue: Issue) -> RenderedEmail:
     if not html_path.exists() or not text_path.exists():
         raise ConfigError(f"issue {issue.date} is not rendered yet (run `morningpost render`)")
     return RenderedEmail(
-        html=html_path.read_text("utf-8"), text=text_path.read_text("utf-8"), subject=issue.subject
+        html=html_path.read_text("utf-8"),
+        text=text_path.read_text("utf-8"),
+        subject=email_subject(issue),
     )
 
 
@@ -190,6 +226,8 @@ def send(
     """
     mailing, engine = _mailing(settings, date, engine)
     transport = transport or make_transport(settings, date)
+    if not dry_run:
+        publish_archive(settings, engine, including=date)
     options = SendOptions(
         concurrency=settings.send_concurrency,
         max_rate=None if dry_run else _send_rate(settings, transport),

@@ -142,6 +142,21 @@ def approve(conn: Connection, date: dt.date, *, by: str) -> Edition:
     return Edition(date, current.number, APPROVED, by[:200], stamp)
 
 
+def withdraw_approval(conn: Connection, date: dt.date) -> bool:
+    """Send an approved draft back to ``draft`` (its content changed); True if it was approved."""
+    moved = conn.execute(
+        update(_e)
+        .where(_e.c.date == date.isoformat(), _e.c.state == APPROVED)
+        .values(state=DRAFT, approved_by=None, approved_at=None, updated_at=now())
+    )
+    return bool(moved.rowcount)
+
+
+def dates_out(conn: Connection) -> set[str]:
+    """ISO dates of the issues that went out (sending, sent or paused): the public ones."""
+    return set(conn.scalars(select(_e.c.date).where(_e.c.state.in_(WENT_OUT))))
+
+
 def _number(conn: Connection, key: str) -> int | None:
     return conn.scalar(select(_e.c.number).where(_e.c.date == key))
 

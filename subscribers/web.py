@@ -57,6 +57,8 @@ _PAGE_HEADERS = {
 }
 
 
+_HTML = "text/html; charset=utf-8"
+
 class Mailer(Protocol):
     """What the app needs of a transport: one message at a time (``Transport.send``)."""
 
@@ -106,6 +108,8 @@ def create_app(
         Route("/subscribe", handlers.subscribe, methods=["GET", "POST"]),
         Route("/confirm/{token}", handlers.confirm, methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", handlers.unsubscribe, methods=["GET", "POST"]),
+        Route("/issues/", handlers.archive_index, methods=["GET"]),
+        Route("/issues/feed.xml", handlers.archive_feed, methods=["GET"]),
         Route("/issues/{date}/", handlers.issue, methods=["GET"]),
         Route("/sns", handlers.sns, methods=["POST"]),
         Route("/healthz", handlers.health, methods=["GET"]),
@@ -284,11 +288,20 @@ class _Handlers:
             return await _not_found(request, LookupError(raw))
         if raw != date.isoformat():  # one spelling per issue: no "20261127" twins
             return await _not_found(request, LookupError(raw))
-        path = self.c.archive_dir / date.isoformat() / "index.html"
+        return await self._archive_file(request, f"{date.isoformat()}/index.html", _HTML)
+
+    async def archive_index(self, request: Request) -> Response:
+        return await self._archive_file(request, "index.html", _HTML)
+
+    async def archive_feed(self, request: Request) -> Response:
+        return await self._archive_file(request, "feed.xml", "application/atom+xml; charset=utf-8")
+
+    async def _archive_file(self, request: Request, name: str, media_type: str) -> Response:
+        path = self.c.archive_dir / name
         if not path.is_file():
-            return await _not_found(request, LookupError(raw))
+            return await _not_found(request, LookupError(name))
         headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-        return FileResponse(path, media_type="text/html; charset=utf-8", headers=headers)
+        return FileResponse(path, media_type=media_type, headers=headers)
 
     # -- SES feedback through SNS ----------------------------------------------------------
 

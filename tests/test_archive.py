@@ -182,7 +182,11 @@ def test_render_writes_email_text_web_and_the_archive(env_settings: Path, public
     for line, name in zip(lines, ("email.html", "email.txt", "web.html"), strict=False):
         size = (full / name).stat().st_size
         assert line == f"{full / name} {size:,} bytes"
-    assert lines[3].endswith("index.html and feed.xml: 1 issues archived")
+    # A draft stays private: it reaches the archive when its sending begins.
+    assert lines[3].endswith("index.html and feed.xml: 0 issues archived")
+    assert not paths.archive_page(env_settings, FULL_DATE).exists()
+    sent = CliRunner().invoke(main, ["send", "--date", "2026-02-25"])
+    assert sent.exit_code == 0, sent.output + sent.stderr
     web = (full / paths.WEB_HTML).read_text("utf-8")
     assert paths.archive_page(env_settings, FULL_DATE).read_text("utf-8") == web
     assert f'href="{public_url}/issues/"' in web
@@ -202,7 +206,7 @@ def test_rendering_another_day_adds_it_to_the_archive(env_settings: Path, public
     for day in ("2026-02-25", "2026-02-26"):
         result = runner.invoke(main, ["render", "--date", day])
         assert result.exit_code == 0, result.output
-    assert "2 issues archived" in result.output
+        assert runner.invoke(main, ["send", "--date", day]).exit_code == 0
     index = (paths.archive_dir(env_settings) / paths.ARCHIVE_INDEX).read_text("utf-8")
     assert [h for h in hrefs(index) if "/issues/2026" in h] == [
         f"{public_url}/issues/2026-02-26/",

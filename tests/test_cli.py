@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import json
@@ -176,3 +177,30 @@ def test_help_works_even_when_settings_are_bad(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("MORNINGPOST_TIMEZONE", "Nowhere/Nothing")
     assert invoke("run", "--help").exit_code == 0
     assert invoke("status").exit_code == 1
+
+
+def test_reassembling_an_approved_draft_withdraws_the_approval(env_settings: Path) -> None:
+    assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
+    assert invoke("render", "--date", DATE).exit_code == 0
+    assert invoke("approve", "--date", DATE).exit_code == 0
+    assert json.loads(invoke("status", "--date", DATE, "--json").output)["state"] == "approved"
+    assert invoke("render", "--date", DATE).exit_code == 0  # same email: approval stands
+    assert json.loads(invoke("status", "--date", DATE, "--json").output)["state"] == "approved"
+    assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
+    assert json.loads(invoke("status", "--date", DATE, "--json").output)["state"] == "draft"
+
+
+def test_a_subject_with_braces_is_no_template_for_ses(env_settings: Path) -> None:
+    from pipeline import jobs
+    from pipeline.settings import load_settings
+
+    assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
+    draft = env_settings / "issues" / DATE / "issue.json"
+    issue = json.loads(draft.read_text())
+    issue["subject"] = "Templates {{view_url}} in the wild"
+    draft.write_text(json.dumps(issue))
+    assert invoke("render", "--date", DATE).exit_code == 0
+    settings = load_settings()
+    rendered = jobs.load_rendered(settings, jobs.load_issue(settings, dt.date(2026, 11, 27)))
+    assert "{{" not in rendered.subject  # SES substitutes the subject too
+    assert rendered.subject.replace("\u2060", "") == "Templates {{view_url}} in the wild"

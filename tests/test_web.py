@@ -435,3 +435,31 @@ def test_serve_wires_the_app_from_the_settings(settings: Any) -> None:
     written = list((settings.data_dir / "outbox" / "confirmations").glob("*.eml"))
     assert len(written) == 1
     assert b"/confirm/" in written[0].read_bytes()
+
+
+def test_archive_index_and_feed_are_served(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from subscribers.store import open_store
+    from subscribers.web import create_app
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "index.html").write_text("<h1>All issues</h1>")
+    (archive / "feed.xml").write_text("<feed xmlns='http://www.w3.org/2005/Atom'/>")
+    app = create_app(
+        engine=open_store(f"sqlite:///{tmp_path / 'mp.db'}"),
+        secret_key="k",
+        public_url="http://127.0.0.1:8080",
+        transport=None,  # type: ignore[arg-type]
+        sender="The AI Morning Post <briefing@example.com>",
+        archive_dir=archive,
+    )
+    client = TestClient(app)
+    index = client.get("/issues/")
+    assert (index.status_code, index.text) == (200, "<h1>All issues</h1>")
+    feed = client.get("/issues/feed.xml")
+    assert feed.status_code == 200
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    (archive / "feed.xml").unlink()
+    assert client.get("/issues/feed.xml").status_code == 404
