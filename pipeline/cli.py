@@ -9,7 +9,7 @@ import click
 
 from emails.errors import MorningPostError
 from pipeline import logs
-from pipeline.commands import bounces, issue, ops, subscribers, web
+from pipeline.commands import bounces, issue, ops, preview, subscribers, web
 
 
 class _App(click.Group):
@@ -48,3 +48,4 @@ main.add_command(ops.approve)
 main.add_command(ops.draft)
 main.add_command(web.serve)
 main.add_command(bounces.bounces)
+main.add_command(preview.preview)

@@ -1,0 +1,274 @@
+"""``morningpost preview``: the editors' preview page (``emails.preview``), wired from the settings.
+
+What each change does:
+
+* ``issue.json`` or a template (``emails/templates``) changed: re-render (``jobs.render_issue``,
+  so ``email.html``, ``email.txt`` and ``web.html`` on disk are always what the page shows,
+  and what an approval approves).
+* An editorial Markdown file changed: re-assemble, then re-render. Sources are not fetched
+  on every save: the preview keeps what it fetched last in memory and re-runs assembly over
+  it with the editorial folder read afresh. The first editorial change of a session, when
+  nothing was fetched yet, fetches once (as the "Re-fetch" button does); with ``--sample``
+  that fetch replays the bundled recordings, offline, while the editorial stays the editors'
+  own folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+import emails
+from emails.errors import ConfigError
+from emails.issue import Issue
+from pipeline import jobs, paths
+from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from sqlalchemy import Engine
+    from starlette.applications import Starlette
+
+    from emails.preview import Draft, PreviewConfig, SampleValues
+    from pipeline.sources.base import Source
+    from pipeline.sources.items import Gathering
+
+DEFAULT_PORT = 8081
+TEMPLATES_DIR = Path(emails.__file__).resolve().parent / "templates"
+# Signs the sample unsubscribe link in the preview: it looks real, and the web app rejects it.
+_PREVIEW_KEY = "preview-only-key-links-signed-with-it-lead-nowhere"
+_SAMPLE_READER = ("reader@example.com", "Ada")
+_ANY_INTERFACE = ("", "0.0.0.0", "::")  # noqa: S104 - names, compared against; nothing binds here
+
+
+def build_app(
+    settings: Settings, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
+) -> Starlette:
+    """The preview app for the issue of ``date``; creates its watched folders if missing."""
+    from emails.preview import create_preview_app
+
+    return create_preview_app(preview_config(settings, date, sample=sample, host=host))
+
+
+def preview_config(
+    settings: Settings, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
+) -> PreviewConfig:
+    """Everything ``create_preview_app`` needs, from the settings (tests replace parts)."""
+    from emails.checks import spamassassin_path
+    from emails.preview import LOOPBACK_HOSTS, PreviewConfig
+    from subscribers.store import open_store
+
+    editorial_dir = settings.editorial_dir / date.isoformat()
+    issue_dir = paths.issue_dir(settings.data_dir, date)
+    # awatch needs folders that exist; an empty editorial folder also shows editors where to write.
+    for folder in (editorial_dir, issue_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    engine = open_store(settings.store_url)
+    drafting = _Drafting(settings, date, sample=sample, editorial_dir=editorial_dir)
+    return PreviewConfig(
+        date=date,
+        render=lambda: _render(settings, date),
+        reassemble=drafting.editorial_changed,
+        refetch=drafting.refetch,
+        send_test=lambda: _send_test(settings, date, sample=sample),
+        approve=lambda: _approve(engine, date),
+        status=lambda: _status(engine, date),
+        message=lambda draft: _message(settings, draft),
+        sample=_sample_values(settings, date),
+        sender=settings.sender,
+        editorial_dir=editorial_dir,
+        issue_json=issue_dir / paths.ISSUE_JSON,
+        template_dirs=(TEMPLATES_DIR,),
+        editors=tuple(settings.editors),
+        allowed_hosts=LOOPBACK_HOSTS + (() if host in _ANY_INTERFACE else (host,)),
+        spamassassin=spamassassin_path(),
+    )
+
+
+def _render(settings: Settings, date: dt.date) -> Draft:
+    from emails.preview import Draft
+
+    # Once sending began, show the files that went out: they must never change now.
+    with contextlib.suppress(jobs.IssueLocked):
+        jobs.render_issue(settings, date)
+    issue = jobs.load_issue(settings, date)
+    web = paths.issue_dir(settings.data_dir, date) / paths.WEB_HTML
+    return Draft(issue, jobs.load_rendered(settings, issue), web.read_text("utf-8"))
+
+
+class _Drafting:
+    """Assembly for the preview: sources fetched on request, the editorial read on each change."""
+
+    def __init__(
+        self, settings: Settings, date: dt.date, *, sample: bool, editorial_dir: Path
+    ) -> None:
+        self.settings, self.date, self.sample = settings, date, sample
+        self.editorial_dir = editorial_dir
+        self._fetched: Gathering | None = None
+
+    def refetch(self) -> str:
+        from pipeline.sources import gather
+
+        self._fetched = gather(self._fetching_sources())
+        issue = self._assemble(self._fetched)
+        return f"Sources re-fetched; issue #{issue.number} re-assembled ({_counts(issue)})"
+
+    def editorial_changed(self) -> str:
+        if self._fetched is None:
+            return self.refetch()
+        issue = self._assemble(self._fetched)
+        return f"Issue #{issue.number} re-assembled with the editorial ({_counts(issue)})"
+
+    def _fetching_sources(self) -> list[Source]:
+        """Every source but the editorial one, which is read on each change instead."""
+        from pipeline.sources import EditorialSource
+
+        found = jobs.sources(
+            self.settings, self.date, sample=self.sample, editorial_dir=self.editorial_dir
+        )
+        return [source for source in found if source.name != EditorialSource.name]
+
+    def _assemble(self, fetched: Gathering) -> Issue:
+        """``jobs.assemble_issue`` over ``fetched`` plus the editorial folder read afresh."""
+        from pipeline.sources import EditorialSource
+        from pipeline.sources.items import Gathering
+
+        gathered = Gathering(
+            models=list(fetched.models),
+            papers=list(fetched.papers),
+            news=list(fetched.news),
+            weather=fetched.weather,
+        )
+        gathered.merge(EditorialSource(self.editorial_dir).fetch())
+        return jobs.assemble_issue(self.settings, self.date, gathered=gathered)
+
+
+def _counts(issue: Issue) -> str:
+    from pipeline.assemble import count_items
+
+    pieces = (issue.lead is not None) + (issue.deep_dive is not None) + len(issue.opinions)
+    return f"{count_items(issue)} items, {pieces} written pieces"
+
+
+def _send_test(settings: Settings, date: dt.date, *, sample: bool) -> str:
+    from pipeline import daily
+
+    if not settings.editors:
+        raise ConfigError("MORNINGPOST_EDITORS is empty: there is nobody to send a test copy to")
+    sent = daily.send_test_copies(settings, jobs.load_issue(settings, date), sample=sample)
+    where = ""
+    if sample or settings.transport == "outbox":
+        where = f" (outbox: {paths.outbox_dir(settings.data_dir, date) / daily.TEST_COPIES_DIR})"
+    return f"Test copy sent to {sent} of {len(settings.editors)} editor(s){where}"
+
+
+def _approve(engine: Engine, date: dt.date) -> str:
+    from subscribers import editions
+
+    with engine.begin() as conn:
+        edition = editions.approve(conn, date, by=_login())
+    return f"Issue #{edition.number} of {date} approved by {edition.approved_by}"
+
+
+def _status(engine: Engine, date: dt.date) -> str:
+    from subscribers import editions
+
+    with engine.connect() as conn:
+        edition = editions.get(conn, date)
+    if edition is None:
+        return "Not assembled yet"
+    if edition.state == editions.APPROVED:
+        when = edition.approved_at.astimezone().strftime("%H:%M") if edition.approved_at else "?"
+        return f"Approved by {edition.approved_by} at {when}"
+    if edition.state == editions.DRAFT:
+        return "Draft · not approved"
+    return edition.state.capitalize()
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a container user with no passwd entry
+        return "unknown"
+
+
+def _sample_values(settings: Settings, date: dt.date) -> SampleValues:
+    from emails.personalise import greeting_for
+    from emails.preview import SampleValues
+    from subscribers.links import issue_url, unsubscribe_url
+    from subscribers.tokens import make_token
+
+    return SampleValues(
+        unsubscribe_url=unsubscribe_url(settings.public_url, make_token(_PREVIEW_KEY, 0)),
+        view_url=issue_url(settings.public_url, date),
+        greeting=greeting_for(_SAMPLE_READER[1]),
+    )
+
+
+def _message(settings: Settings, draft: Draft) -> bytes:
+    """The message a reader would get, for SpamAssassin: the send engine's own builder."""
+    from pipeline.send import Mailing, message_for
+    from subscribers.store import Subscriber
+
+    mailing = Mailing(
+        date=draft.issue.date,
+        rendered=draft.email,
+        sender=settings.sender,
+        public_url=settings.public_url,
+        secret_key=_PREVIEW_KEY,
+        unsubscribe_mailto=settings.unsubscribe_mailto,
+    )
+    email, name = _SAMPLE_READER
+    return message_for(mailing, Subscriber(id=0, email=email, name=name, status="test")).as_bytes()
+
+
+@click.command()
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Interface to listen on (keep it local)."
+)
+@click.option(
+    "--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)  # fmt: skip
+@date_option
+@sample_option
+@pass_settings
+def preview(
+    settings: Settings, host: str, port: int, date_: dt.datetime | None, sample: bool
+) -> None:
+    """Preview the day's draft in a browser, re-rendered whenever a file changes.
+
+    Shows the email at phone and desktop widths and in dark mode, the plaintext and the web
+    version, and a checks panel; buttons re-fetch the sources, send the editors a test copy
+    (MORNINGPOST_EDITORS) and approve. Editing a Markdown file in
+    MORNINGPOST_EDITORIAL_DIR/<date>/, issue.json or a template updates the open page.
+    """
+    date = issue_date(settings, date_)
+    app = build_app(settings, date, sample=sample, host=host)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Preview of the issue of {date}: http://{shown}:{port}/  (Ctrl-C to stop)")
+    _serve(app, host, port)
+
+
+def _serve(app: Starlette, host: str, port: int) -> None:
+    """uvicorn, ending the open pages' event streams as soon as it is asked to stop."""
+    import uvicorn
+
+    from emails.preview import stop_streams
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            stop_streams(app)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
+    )
+    Server(config).run()
