@@ -29,6 +29,7 @@ from pipeline.settings import ENV_PREFIX, Settings
 from pipeline.sources import build_sources, sample_sources
 from pipeline.sources.base import Source, gather
 from pipeline.sources.http import make_client
+from pipeline.sources.items import Gathering
 from subscribers import editions, links, locks
 from subscribers.addresses import normalise
 from subscribers.demo import demo_csv, seed_demo_subscribers
@@ -55,15 +56,22 @@ class Rendered:
     archive: ArchiveFiles
 
 
-def assemble_issue(settings: Settings, date: dt.date, *, sample: bool = False) -> Issue:
-    """Fetch the sources and write ``issue.json`` for ``date``; return the issue.
+def assemble_issue(
+    settings: Settings,
+    date: dt.date,
+    *,
+    sample: bool = False,
+    gathered: Gathering | None = None,
+) -> Issue:
+    """Fetch the sources (unless ``gathered`` is given) and write ``issue.json`` for ``date``.
 
     Too few items (``MORNINGPOST_MIN_ITEMS``) raises ``TooFewItems``: the previous draft, if
     any, stays as it was, and a new date is not given a number.
     """
     engine = open_store(settings.store_url)
     _refuse_if_started(engine, date, "re-assembled")
-    gathered = gather(_sources(settings, date, sample=sample))
+    if gathered is None:
+        gathered = gather(sources(settings, date, sample=sample))
     featured = history.featured_before(settings.data_dir, date)
     # Assembly is pure and cheap: build once to count, and number the issue only if it will
     # be written, so a refused day never records (or spends) a number.
@@ -92,7 +100,10 @@ def _write_atomically(target: Path, text: str) -> None:
     partial.replace(target)
 
 
-def _sources(settings: Settings, date: dt.date, *, sample: bool) -> list[Source]:
+def sources(
+    settings: Settings, date: dt.date, *, sample: bool, editorial_dir: Path | None = None
+) -> list[Source]:
+    """The day's sources: live ones from the settings, or the bundled recordings."""
     if sample:
         return sample_sources()
     return build_sources(
@@ -103,7 +114,7 @@ def _sources(settings: Settings, date: dt.date, *, sample: bool) -> list[Source]
         latitude=settings.latitude,
         longitude=settings.longitude,
         timezone=settings.timezone,
-        editorial_dir=settings.editorial_dir / date.isoformat(),
+        editorial_dir=editorial_dir or settings.editorial_dir / date.isoformat(),
     )
 
 

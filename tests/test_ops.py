@@ -242,6 +242,8 @@ def test_schedule_stops_cleanly_on_sigterm_mid_send_with_an_exact_ledger(tmp_pat
         MORNINGPOST_SEND_TIME=start,
         MORNINGPOST_CUTOFF_TIME="23:59",
         MORNINGPOST_SEND_CONCURRENCY="2",
+        # 200 readers at 20 a second take 10 s: the SIGTERM after the first 10 lands mid-send.
+        MORNINGPOST_MAX_SEND_RATE="20",
     )
     proc = _morningpost("schedule", "--sample", env=env)
     today = now.date()
