@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -9,11 +10,40 @@ import click
 
 from emails.errors import MorningPostError
 from pipeline import logs
-from pipeline.commands import bounces, issue, ops, preview, subscribers, web
+
+# Each area's commands live in pipeline/commands/; register new ones here, one line each.
+# They are imported when used, so `morningpost subscribers count` does not pay for boto3,
+# the Hugging Face client and premailer.
+COMMANDS = {
+    "run": "issue:run",
+    "assemble": "issue:assemble",
+    "render": "issue:render",
+    "send": "issue:send",
+    "status": "issue:status",
+    "draft": "ops:draft",
+    "approve": "ops:approve",
+    "schedule": "ops:schedule",
+    "subscribers": "subscribers:subscribers",
+    "serve": "web:serve",
+    "bounces": "bounces:bounces",
+    "preview": "preview:preview",
+}
 
 
 class _App(click.Group):
-    """Turns every product error into one line on stderr and exit status 1."""
+    """Loads commands when used; turns every product error into one line and exit status 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(f"pipeline.commands.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -34,18 +64,3 @@ def main(verbose: bool) -> None:
     Settings come from MORNINGPOST_* environment variables or a .env file.
     """
     logs.setup(verbose=verbose)
-
-
-# Each area's commands live in pipeline/commands/; register new ones here, one line each.
-main.add_command(issue.run)
-main.add_command(issue.assemble)
-main.add_command(issue.render)
-main.add_command(issue.send)
-main.add_command(issue.status)
-main.add_command(subscribers.subscribers)
-main.add_command(ops.schedule)
-main.add_command(ops.approve)
-main.add_command(ops.draft)
-main.add_command(web.serve)
-main.add_command(bounces.bounces)
-main.add_command(preview.preview)
