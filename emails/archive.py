@@ -13,7 +13,6 @@ is mounted. Every file is replaced atomically, because the web app may be servin
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import re
 import tempfile
@@ -27,6 +26,7 @@ import jinja2
 from emails.errors import RenderError
 from emails.issue import Issue, Masthead
 from emails.render import long_date, text_direction
+from emails.templating import html_environment
 
 INDEX_HTML = "index.html"
 FEED_XML = "feed.xml"
@@ -86,7 +86,7 @@ def render_index(issues: Sequence[Issue], urls: ArchiveUrls) -> str:
     language = issues[0].language if issues else "en"
     try:
         return (
-            _environment()
+            html_environment()
             .get_template(INDEX_TEMPLATE)
             .render(
                 name=issues[0].masthead.name if issues else _DEFAULT_NAME,
@@ -140,15 +140,6 @@ def _text(parent: ET.Element, tag: str, value: str) -> None:
 
 def _timestamp(day: dt.date) -> str:
     return f"{day.isoformat()}T00:00:00Z"
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("emails", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def _replace(path: Path, content: bytes) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import json
 import logging
 import re
@@ -61,6 +60,7 @@ from emails.errors import MorningPostError
 from emails.issue import Issue
 from emails.personalise import personalise
 from emails.render import RenderedEmail, long_date
+from emails.templating import html_environment
 
 log = logging.getLogger(__name__)
 
@@ -314,15 +314,6 @@ class _HostGuard:
         await self.app(scope, receive, send)
 
 
-@functools.cache
-def _pages() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("emails", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
 # --- the app's state -------------------------------------------------------------------------
 
 
@@ -478,7 +469,7 @@ class _Preview:
 
     async def page(self, _request: Request) -> Response:
         status = await run_in_threadpool(_safely, self.config.status)
-        body = _pages().get_template("preview.html.j2").render(self._view(status))
+        body = html_environment().get_template("preview.html.j2").render(self._view(status))
         return HTMLResponse(body, headers=_PAGE_HEADERS)
 
     def _view(self, status: str) -> dict[str, Any]:
@@ -516,7 +507,7 @@ class _Preview:
         return _frame(inject_head(self.draft.web_html, '<base target="_blank">'))
 
     async def script(self, _request: Request) -> Response:
-        body = _pages().get_template("preview.js.j2").render()
+        body = html_environment().get_template("preview.js.j2").render()
         return Response(body, media_type="text/javascript", headers=_FRAME_HEADERS)
 
     async def events(self, _request: Request) -> Response:

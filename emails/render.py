@@ -18,7 +18,6 @@ and without premailer: a browser reads ``<style>``, and inlining is most of the 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import re
 import secrets
@@ -32,6 +31,7 @@ from emails import plaintext
 from emails.errors import RenderError
 from emails.issue import Issue, Weather
 from emails.personalise import PLACEHOLDERS
+from emails.templating import html_environment
 
 HTML_TEMPLATE = "issue.mjml.j2"
 # Gmail clips HTML at about 102 KB (measured 102-105 KB); 100 KB keeps a margin.
@@ -144,18 +144,9 @@ def _context(issue: Issue, postal_address: str) -> dict[str, object]:
     }
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("emails", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
 def _render_mjml(issue: Issue, context: dict[str, object]) -> str:
     try:
-        return _environment().get_template(HTML_TEMPLATE).render(issue=issue, **context)
+        return html_environment().get_template(HTML_TEMPLATE).render(issue=issue, **context)
     except jinja2.TemplateError as err:
         raise RenderError(f"{HTML_TEMPLATE}: {err}") from err
 

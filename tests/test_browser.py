@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, FloatRect, Locator, Page, sync_playwrig
 from emails.archive import ArchiveUrls, render_index
 from emails.issue import Issue
 from emails.render import render_email, render_web
+from tests.helpers_preview import CHROMIUM_ARGS
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("CI"):
@@ -29,15 +30,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 ARTIFACTS = ROOT / "test-artifacts"
 ADDRESS = "The AI Morning Post, 1 Example Street, Manchester M1 1AA, United Kingdom"
 HEIGHT = 800
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+ARGS = CHROMIUM_ARGS
 SECTIONS = [
     "Lead Story",
     "By the Numbers",
