@@ -41,7 +41,12 @@ class Redact(logging.Filter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = tuple(s for s in secrets if len(s) >= _MIN_SECRET)
+        self.secrets: tuple[str, ...] = ()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str | None]) -> None:
+        fresh = {s for s in secrets if s and len(s) >= _MIN_SECRET} - set(self.secrets)
+        self.secrets += tuple(sorted(fresh))
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = redact(record.getMessage(), self.secrets), None
@@ -124,6 +129,14 @@ def setup(*, verbose: bool = False, json_lines: bool | None = None) -> logging.H
     root.addHandler(handler)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     return handler
+
+
+def protect(*secrets: str | None) -> None:
+    """Redact these values too: secrets read from ``.env`` never pass through the environment."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, Redact):
+                found.add(secrets)
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -435,3 +435,19 @@ def test_any_address_is_masked(address: str) -> None:
     # A local part of nothing but "*" is indistinguishable from its own mask.
     assume(set(address.partition("@")[0]) != {"*"})
     assert address not in logs.redact(f"to {address}, then")
+
+
+def test_a_secret_from_the_dotenv_file_is_redacted(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MORNINGPOST_SECRET_KEY=dotenv-secret-123456\n")
+    handler = logs.setup(json_lines=True)
+    stream = io.StringIO()
+    saved, sys.stderr = sys.stderr, stream
+    try:
+        result = CliRunner().invoke(main, ["subscribers", "count"])
+        assert result.exit_code == 0
+        logging.getLogger("pipeline.test").warning("key is dotenv-secret-123456")
+    finally:
+        sys.stderr = saved
+        logging.getLogger().removeHandler(handler)
+    assert "dotenv-secret-123456" not in stream.getvalue()
+    assert "[redacted]" in stream.getvalue()

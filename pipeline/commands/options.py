@@ -9,6 +9,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 import click
 
+from pipeline import logs
 from pipeline.settings import Settings, load_settings
 
 P = ParamSpec("P")
@@ -35,6 +36,8 @@ def pass_settings(command: Callable[Concatenate[Settings, P], R]) -> Callable[P,
 
     @functools.wraps(command)
     def with_settings(*args: P.args, **kwargs: P.kwargs) -> R:
-        return command(load_settings(), *args, **kwargs)
+        settings = load_settings()
+        logs.protect(settings.secret_key)
+        return command(settings, *args, **kwargs)
 
     return with_settings
