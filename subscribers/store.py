@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -38,6 +38,8 @@ def open_store(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         with engine.begin() as conn:
+            if parsed.get_backend_name() == "postgresql":
+                _postgres_migration_lock(conn)
             migrate(conn)
     except SQLAlchemyError as err:
         raise StoreError(f"cannot open the store at {parsed!r}: {err.__class__.__name__}") from err
@@ -63,6 +65,17 @@ def _sqlite_begin(conn: Connection) -> None:
     # otherwise fail at once with "database is locked" when another process wrote in
     # between (busy_timeout does not cover that case). Transactions here are short.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# Any constant, the same in every process that opens the store.
+_MIGRATION_LOCK_KEY = 0x6D706F7374
+
+
+def _postgres_migration_lock(conn: Connection) -> None:
+    # Processes opening a new store at once would all see no tables and all CREATE them, and
+    # all but one fail; SQLite queues them on BEGIN IMMEDIATE, PostgreSQL on this lock, which
+    # is held until the migrating transaction ends.
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
 
 
 def now() -> dt.datetime:

@@ -1,13 +1,32 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from pipeline.settings import Settings
 
 TEST_KEY = "test-secret-key-0123456789"
+
+# Read at import, before _isolated_env hides every MORNINGPOST_* variable from the tests.
+POSTGRES_URL = os.environ.get("MORNINGPOST_TEST_POSTGRES_URL", "")
+IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false")
+# Without a URL (and outside CI) the PostgreSQL variants are not generated at all rather than
+# skipped one by one: the header says so once, instead of a skip line per store test.
+BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL or IN_CI else ["sqlite"]
+
+
+def pytest_report_header() -> str:
+    if POSTGRES_URL:
+        return f"store backends: sqlite, {make_url(POSTGRES_URL).render_as_string()}"
+    if IN_CI:
+        return "store backends: sqlite, postgres (MORNINGPOST_TEST_POSTGRES_URL unset: will fail)"
+    return "store backends: sqlite only (set MORNINGPOST_TEST_POSTGRES_URL for PostgreSQL)"
 
 
 @pytest.fixture(autouse=True)
@@ -35,3 +54,47 @@ def env_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("MORNINGPOST_DATA_DIR", str(data_dir))
     monkeypatch.setenv("MORNINGPOST_SECRET_KEY", TEST_KEY)
     return data_dir
+
+
+# --- the store on every backend ------------------------------------------------------------
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty store: a fresh SQLite file, then (when configured) PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'mp.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """MORNINGPOST_TEST_POSTGRES_URL with an empty ``public`` schema; skip when it is unset.
+
+    In CI (``CI`` set) an unset URL is an error: the PostgreSQL runs must not vanish quietly.
+    """
+    if not POSTGRES_URL:
+        message = "MORNINGPOST_TEST_POSTGRES_URL is not set"
+        if IN_CI:
+            pytest.fail(f"{message}: CI runs the store tests on PostgreSQL (.ci/postgres)")
+        pytest.skip(f"{message}: the store tests run on SQLite only")
+    with _postgres_admin().begin() as conn:
+        # Stores of earlier tests are never disposed: end their idle sessions so the
+        # connections do not pile up and nothing they hold can block the DROP.
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND usename = current_user"
+            )
+        )
+        conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    return POSTGRES_URL
+
+
+@cache
+def _postgres_admin() -> Engine:
+    return create_engine(POSTGRES_URL, poolclass=NullPool)

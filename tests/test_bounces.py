@@ -37,8 +37,8 @@ def transient(n: int, email: str = "full@example.com") -> dict[str, Any]:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return open_store(f"sqlite:///{tmp_path / 'bounces.db'}")
+def engine(store_url: str) -> Engine:
+    return open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
 
 
 def subscriber(engine: Engine, email: str, status: str = schema.ACTIVE) -> int:

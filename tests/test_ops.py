@@ -39,8 +39,8 @@ def invoke(*args: str) -> Result:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return open_store(f"sqlite:///{tmp_path / 'ops.db'}")
+def engine(store_url: str) -> Engine:
+    return open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
 
 
 # --- approve -------------------------------------------------------------------------------

@@ -110,8 +110,8 @@ def mailing() -> Mailing:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    engine = open_store(f"sqlite:///{tmp_path / 'mp.db'}")
+def engine(store_url: str) -> Engine:
+    engine = open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
     with engine.begin() as conn:
         editions.ensure(conn, DAY, 28)
         for name in ("a", "b", "c"):

@@ -19,8 +19,8 @@ DAY = dt.date(2026, 11, 27)
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return open_store(f"sqlite:///{tmp_path / 'store' / 'mp.db'}")
+def engine(store_url: str) -> Engine:
+    return open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
 
 
 def test_open_creates_the_file_and_records_migrations(tmp_path: Path) -> None:
@@ -219,11 +219,11 @@ def test_an_outer_rollback_undoes_a_nested_insert(engine: Engine) -> None:
         assert count(conn) == 0
 
 
-def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> None:
     import subprocess
     import sys
 
-    url = f"sqlite:///{tmp_path / 'fresh' / 'mp.db'}"
+    url = store_url
     code = "import sys; from subscribers.store import open_store; open_store(sys.argv[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]

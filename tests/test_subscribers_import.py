@@ -24,8 +24,8 @@ def invoke(*args: str) -> Result:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return open_store(f"sqlite:///{tmp_path / 'import.db'}")
+def engine(store_url: str) -> Engine:
+    return open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
 
 
 def load(engine: Engine, text: str) -> tuple[int, int, list[tuple[int, str]]]:

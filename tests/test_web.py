@@ -78,8 +78,8 @@ def _wait_for_port(port: int, deadline: float) -> None:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return open_store(f"sqlite:///{tmp_path / 'web.db'}")
+def engine(store_url: str) -> Engine:
+    return open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
 
 
 @pytest.fixture

@@ -1,0 +1,166 @@
+"""The store on PostgreSQL: what the SQLite-only tests cannot show.
+
+The store tests elsewhere run on every backend through the ``store_url`` fixture (conftest);
+these add what needs a server to mean anything: a schema built from nothing by the
+migrations, claimers racing on two engines, a bulk import, and the whole CLI run. They run
+on SQLite too, except the CLI run, which ``tests/test_cli.py`` already covers there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import threading
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlalchemy import Engine, inspect, select
+
+from subscribers import editions, ledger, lifecycle, schema
+from subscribers.csvio import export_csv, import_csv
+from subscribers.migrations import MIGRATIONS, schema_migrations
+from subscribers.store import add_subscriber, count, get_subscriber, iter_active, open_store
+from tests.test_cli import ACTIVE_DEMO_SUBSCRIBERS, DATE, _outbox, invoke
+
+DAY = dt.date(2026, 11, 27)
+T = TypeVar("T")
+
+
+def test_migrations_build_the_schema_from_nothing(store_url: str) -> None:
+    engine = open_store(store_url)
+    found = inspect(engine)
+    for table in schema.metadata.sorted_tables:  # the migrations and ``schema`` agree
+        columns = {c["name"] for c in found.get_columns(table.name)}
+        assert columns == set(table.columns.keys()), table.name
+    with engine.connect() as conn:
+        recorded = list(conn.scalars(select(schema_migrations.c.number)))
+    assert sorted(recorded) == [m.number for m in MIGRATIONS]
+    reopened = open_store(store_url)  # a second open applies nothing and fails on nothing
+    with reopened.begin() as conn:
+        assert sorted(conn.scalars(select(schema_migrations.c.number))) == sorted(recorded)
+        sid = add_subscriber(conn, "ada@example.com", name="Ada")
+        row = conn.execute(select(schema.subscribers).where(schema.subscribers.c.id == sid)).one()
+    assert (row.transient_bounces, row.confirm_sent_at) == (0, None)  # the column defaults
+
+
+def _race(*workers: Callable[[], T]) -> list[T]:
+    """Run ``workers`` in threads at once; their results, or the first error raised."""
+    results: dict[int, T] = {}
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = workers[i]()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the test thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a claimer never finished"
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(workers))]
+
+
+def test_two_engines_claiming_at_once_never_both_claim(store_url: str) -> None:
+    one, two = open_store(store_url), open_store(store_url)  # two processes, as far as the
+    with one.begin() as conn:  # database can tell: separate pools, separate connections
+        editions.ensure(conn, DAY, 1)
+        ids = [add_subscriber(conn, f"reader{i}@example.com") for i in range(120)]
+        conn.execute(  # a few left since the list was read: skipped, by whoever gets them
+            schema.subscribers.update()
+            .where(schema.subscribers.c.id.in_(ids[::10]))
+            .values(status=schema.UNSUBSCRIBED)
+        )
+    chunks = [ids[i : i + 30] for i in range(0, len(ids), 30)]
+    barrier = threading.Barrier(2, timeout=30)
+
+    def claimer(engine: Engine, release: bool) -> tuple[set[int], set[int]]:
+        claimed: set[int] = set()
+        skipped: set[int] = set()
+        for chunk in chunks:
+            barrier.wait()  # both claim the same chunk at the same moment
+            with engine.begin() as conn:
+                got = ledger.claim_batch(conn, DAY, chunk, resend_unknown_before=None)
+            barrier.wait()  # neither finishes (or releases) a row before both claimed
+            with engine.begin() as conn:
+                outcome = [(i, "x") for i in got.claimed]
+                if release:  # round one hands the rows back: round two claims by UPDATE
+                    ledger.finish_batch(conn, DAY, released=outcome)
+                else:
+                    ledger.finish_batch(conn, DAY, sent=outcome)
+            claimed |= got.claimed
+            skipped |= got.skipped
+        return claimed, skipped
+
+    inactive = set(ids[::10])
+    for release in (True, False):  # the INSERT path, then the UPDATE path
+        (a, a_skipped), (b, b_skipped) = _race(
+            partial(claimer, one, release), partial(claimer, two, release)
+        )
+        assert not a & b, "a delivery was claimed by both"
+        assert a | b == set(ids) - inactive
+        if release:
+            assert a_skipped | b_skipped == inactive
+    with one.connect() as conn:
+        assert ledger.counts(conn, DAY)["sent"] == len(ids) - len(inactive)
+        assert ledger.counts(conn, DAY)["skipped"] == len(inactive)
+
+
+def test_a_few_thousand_rows_import_and_export_alike(store_url: str) -> None:
+    engine = open_store(store_url)
+    rows = [f"reader{i}@example.com,Reader {i}," for i in range(3000)]
+    rows[1234] = "reader17@EXAMPLE.com,Again,"  # a duplicate across batches
+    rows[2500] = "reader2500@example.com,Left,unsubscribed"
+    report = import_csv(engine, io.StringIO("email,name,status\n" + "\n".join(rows)))
+    assert (report.imported, [line for line, _ in report.skipped]) == (2999, [1236])
+    with engine.connect() as conn:
+        assert (count(conn), count(conn, schema.UNSUBSCRIBED)) == (2999, 1)
+    assert len(list(iter_active(engine, batch_size=700))) == 2998
+    out = io.StringIO()
+    assert export_csv(engine, out) == 2999
+    again = import_csv(engine, io.StringIO(out.getvalue()))  # the export reads back unchanged
+    assert (again.imported, again.updated, len(again.skipped)) == (0, 0, 2999)
+
+
+def test_a_subscriber_lifecycle(store_url: str) -> None:
+    engine = open_store(store_url)
+    window = dt.timedelta(hours=1)
+    with engine.begin() as conn:
+        first = lifecycle.request_subscription(conn, "Ada@Example.com", "Ada", resend_after=window)
+        again = lifecycle.request_subscription(conn, "ada@example.com", None, resend_after=window)
+        assert (first.send_confirmation, again.send_confirmation) == (True, False)
+        assert lifecycle.confirm(conn, first.subscriber_id) is lifecycle.Outcome.DONE
+        assert lifecycle.confirm(conn, first.subscriber_id) is lifecycle.Outcome.ALREADY
+        assert lifecycle.unsubscribe(conn, first.subscriber_id) is lifecycle.Outcome.DONE
+        assert lifecycle.confirm(conn, first.subscriber_id) is lifecycle.Outcome.REFUSED
+        back = lifecycle.request_subscription(conn, "ada@example.com", None, resend_after=window)
+        subscriber = get_subscriber(conn, first.subscriber_id)
+    assert back.subscriber_id == first.subscriber_id
+    assert subscriber is not None
+    assert subscriber.status == schema.PENDING
+
+
+def test_run_sample_on_postgres_sends_each_reader_once(
+    postgres_url: str, env_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MORNINGPOST_DATABASE_URL", postgres_url)
+    first = invoke("run", "--sample", "--date", DATE)
+    assert first.exit_code == 0, first.output + first.stderr
+    assert f"Delivered {ACTIVE_DEMO_SUBSCRIBERS} " in first.output
+    again = invoke("run", "--sample", "--date", DATE)
+    assert again.exit_code == 0, again.output + again.stderr
+    assert "Delivered 0 " in again.output
+    recipients = [m["To"].addresses[0].addr_spec for m in _outbox(env_settings)]
+    assert len(recipients) == len(set(recipients)) == ACTIVE_DEMO_SUBSCRIBERS
+    assert not (env_settings / "morningpost.db").exists()  # the store really was PostgreSQL
+    status = json.loads(invoke("status", "--date", DATE, "--json").output)
+    assert (status["state"], status["number"]) == ("sent", 1)
+    assert status["deliveries"]["sent"] == ACTIVE_DEMO_SUBSCRIBERS
