@@ -30,3 +30,8 @@ def archive_page(data_dir: Path, date: dt.date) -> Path:
 
 def outbox_dir(data_dir: Path, date: dt.date) -> Path:
     return data_dir / "outbox" / date.isoformat()
+
+
+def confirmations_outbox(data_dir: Path) -> Path:
+    """Where the outbox transport puts double opt-in confirmations (not tied to an issue)."""
+    return data_dir / "outbox" / "confirmations"

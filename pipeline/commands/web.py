@@ -54,7 +54,7 @@ def _confirmation_transport(settings: Settings) -> Mailer:
         except BotoCoreError as err:
             raise ConfigError(f"cannot set up the SES client: {err}") from None
     # Not dated like an issue's outbox: the server runs for days.
-    return OutboxTransport(settings.data_dir / "outbox" / "confirmations")
+    return OutboxTransport(paths.confirmations_outbox(settings.data_dir))
 
 
 @click.command()
