@@ -59,6 +59,7 @@ _PAGE_HEADERS = {
 
 _HTML = "text/html; charset=utf-8"
 
+
 class Mailer(Protocol):
     """What the app needs of a transport: one message at a time (``Transport.send``)."""
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -98,3 +101,15 @@ def postgres_url() -> str:
 @cache
 def _postgres_admin() -> Engine:
     return create_engine(POSTGRES_URL, poolclass=NullPool)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's AWS endpoint on a loopback port, for boto3 to talk real HTTP to."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

@@ -10,7 +10,6 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner
-from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine, select
 
 from pipeline.cli import main
@@ -18,7 +17,7 @@ from subscribers import schema
 from subscribers.feedback import BadNotification, apply_notification, parse_notification
 from subscribers.store import add_subscriber, open_store
 from subscribers.tokens import make_token
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, moto_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sns"
 LIMIT = 3
@@ -145,11 +144,8 @@ def test_an_sns_envelope_and_a_raw_message_read_the_same() -> None:
 
 @pytest.fixture
 def sqs_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 def test_bounces_command_drains_the_queue(

@@ -14,7 +14,6 @@ from botocore.validate import validate_parameters
 from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
-from moto.server import ThreadedMotoServer
 
 from emails.errors import TransportError
 from emails.message import (
@@ -37,6 +36,7 @@ from emails.transports.ses import (
 )
 from pipeline import jobs
 from pipeline.settings import Settings
+from tests.conftest import moto_server
 from tests.fake_ses import substitute
 
 ENVELOPE = Envelope(
@@ -104,11 +104,8 @@ def test_send_email_request_is_raw_with_every_header() -> None:
 
 @pytest.fixture(scope="module")
 def ses_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 def test_ses_transport_sends_through_a_loopback_endpoint(ses_endpoint: str) -> None:
