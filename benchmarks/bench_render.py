@@ -17,8 +17,8 @@ from pathlib import Path
 from emails.issue import Issue
 from emails.render import render_email, render_web
 from emails.transports.outbox import OutboxTransport
-from pipeline.send import Mailing, message_for
-from subscribers.store import Subscriber
+from pipeline.sending.engine import Mailing, message_for
+from subscribers.store.roster import Subscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -33,9 +33,9 @@ from sqlalchemy import Engine
 from emails.issue import Issue
 from emails.render import render_email
 from emails.transports.ses import SesTransport, make_client
-from pipeline.send import Mailing, SendOptions, SendReport, send_issue
-from subscribers import editions, ledger, schema
-from subscribers.store import now, open_store
+from pipeline.sending.engine import Mailing, SendOptions, SendReport, send_issue
+from subscribers.store import editions, ledger, schema
+from subscribers.store.roster import now, open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "issue.json"

@@ -22,18 +22,27 @@ from emails.transports.base import Transport
 from emails.transports.outbox import OutboxTransport
 from emails.transports.ses import SesTransport
 from emails.transports.ses import make_client as make_ses_client
-from pipeline import history, paths
-from pipeline.assemble import assemble, require_items
-from pipeline.send import Mailing, Progress, SendOptions, SendReport, message_for, send_issue
+from pipeline import paths
+from pipeline.assembly import history
+from pipeline.assembly.assemble import assemble, require_items
+from pipeline.sending.engine import (
+    Mailing,
+    Progress,
+    SendOptions,
+    SendReport,
+    message_for,
+    send_issue,
+)
 from pipeline.settings import ENV_PREFIX, Settings
 from pipeline.sources import build_sources, sample_sources
 from pipeline.sources.base import Source, gather
 from pipeline.sources.http import make_client
 from pipeline.sources.items import Gathering
-from subscribers import editions, links, locks
+from subscribers import links
 from subscribers.addresses import normalise
 from subscribers.demo import demo_csv, seed_demo_subscribers
-from subscribers.store import Subscriber, open_store
+from subscribers.store import editions, locks
+from subscribers.store.roster import Subscriber, open_store
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from pipeline import jobs
 from pipeline.logs import redact
-from subscribers import editions, ledger, locks, sendstats
+from subscribers.store import editions, ledger, locks, sendstats
 
 
 def issue_status(

@@ -18,10 +18,10 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
-from subscribers import schema
 from subscribers.addresses import normalise
 from subscribers.errors import InvalidAddress, SubscriberError
-from subscribers.store import clean_name, iter_all, now
+from subscribers.store import schema
+from subscribers.store.roster import clean_name, iter_all, now
 
 _t = schema.subscribers
 SUPPRESSED = (schema.UNSUBSCRIBED, schema.BOUNCED, schema.COMPLAINED)

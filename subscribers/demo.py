@@ -8,7 +8,7 @@ from importlib import resources
 
 from sqlalchemy import Connection
 
-from subscribers.store import add_subscriber, count
+from subscribers.store.roster import add_subscriber, count
 
 
 def seed_demo_subscribers(conn: Connection, csv_text: str) -> int:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from subscribers import schema
 from subscribers.addresses import normalise
-from subscribers.store import clean_name, now, set_status
+from subscribers.store import schema
+from subscribers.store.roster import clean_name, now, set_status
 
 _t = schema.subscribers
 # Coming back from these takes the double opt-in again. A complaint is final for the web form:

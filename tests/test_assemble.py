@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from pipeline.assemble import assemble
-from pipeline.numbers import by_the_numbers, human_parameters
+from pipeline.assembly.assemble import assemble
+from pipeline.assembly.numbers import by_the_numbers, human_parameters
 from pipeline.sources.items import (
     EditorialPiece,
     Gathering,

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline import history
-from pipeline.assemble import assemble
-from pipeline.dedup import Seen, canonical_url, clean_url, paper_key, title_key, unique
+from pipeline.assembly import history
+from pipeline.assembly.assemble import assemble
+from pipeline.assembly.dedup import Seen, canonical_url, clean_url, paper_key, title_key, unique
 from pipeline.sources.items import Gathering, ModelItem, NewsItem, PaperItem
 
 DAY = dt.date(2026, 2, 25)
@@ -193,7 +193,7 @@ def test_a_broken_draft_in_history_is_skipped_with_a_warning(
     (broken / "issue.json").write_text("{not json", encoding="utf-8")
     write_issue(tmp_path, "2026-02-22", tools="not a list", reading=[1, None])
 
-    with caplog.at_level(logging.WARNING, logger="pipeline.history"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.assembly.history"):
         seen = history.featured_before(tmp_path, DAY)
 
     assert seen.has(url="https://huggingface.co/org/a")

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from emails.issue import Issue
 from pipeline import jobs
-from pipeline.assemble import TooFewItems, count_items
+from pipeline.assembly.assemble import TooFewItems, count_items
 from pipeline.cli import main
 from pipeline.settings import Settings
-from subscribers import editions
-from subscribers.store import open_store
+from subscribers.store import editions
+from subscribers.store.roster import open_store
 
 DAY = dt.date(2026, 2, 25)
 

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from emails.sanitize import plain_text
-from pipeline.assemble import assemble
-from pipeline.lead import Cluster, clusters, strongest, written_lead
+from pipeline.assembly.assemble import assemble
+from pipeline.assembly.lead import Cluster, clusters, strongest, written_lead
 from pipeline.sources import gather, sample_sources
 from pipeline.sources.items import Gathering, ModelItem, NewsItem, PaperItem
 

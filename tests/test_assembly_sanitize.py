@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emails.sanitize import ALLOWED_TAGS, clean_html, plain_text
-from pipeline.assemble import assemble
+from pipeline.assembly.assemble import assemble
 from pipeline.sources.feeds import parse_feed
 from pipeline.sources.items import EditorialPiece
 

@@ -13,9 +13,13 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from pipeline.cli import main
-from subscribers import schema
-from subscribers.feedback import BadNotification, apply_notification, parse_notification
-from subscribers.store import add_subscriber, open_store
+from subscribers.feedback.notifications import (
+    BadNotification,
+    apply_notification,
+    parse_notification,
+)
+from subscribers.store import schema
+from subscribers.store.roster import add_subscriber, open_store
 from subscribers.tokens import make_token
 from tests.conftest import TEST_KEY, moto_server
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from emails import checks
 from emails.issue import Article, Figure, Issue
+from emails.preview import checks
 from emails.render import HTML_BUDGET_BYTES, render_email
 
 FIXTURES = Path(__file__).parent / "fixtures"

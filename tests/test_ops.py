@@ -22,10 +22,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from pipeline import daily, logs
+from pipeline import logs
 from pipeline.cli import main
-from subscribers import editions, ledger, locks
-from subscribers.store import add_subscriber, open_store
+from pipeline.scheduling import daily
+from subscribers.store import editions, ledger, locks
+from subscribers.store.roster import add_subscriber, open_store
 from tests.conftest import TEST_KEY
 
 DATE = "2026-11-27"

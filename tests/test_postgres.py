@@ -20,10 +20,11 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Engine, inspect, select
 
-from subscribers import editions, ledger, lifecycle, schema
+from subscribers import lifecycle
 from subscribers.csvio import export_csv, import_csv
-from subscribers.migrations import MIGRATIONS, schema_migrations
-from subscribers.store import add_subscriber, count, get_subscriber, iter_active, open_store
+from subscribers.store import editions, ledger, schema
+from subscribers.store.migrations import MIGRATIONS, schema_migrations
+from subscribers.store.roster import add_subscriber, count, get_subscriber, iter_active, open_store
 from tests.test_cli import ACTIVE_DEMO_SUBSCRIBERS, DATE, _outbox, invoke
 
 DAY = dt.date(2026, 11, 27)

@@ -23,10 +23,9 @@ import mjml
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwright
 
-from emails.checks import spamassassin_path
 from emails.errors import ConfigError, RenderError
 from emails.issue import Issue
-from emails.preview import (
+from emails.preview.app import (
     Draft,
     PreviewConfig,
     SampleValues,
@@ -37,11 +36,12 @@ from emails.preview import (
     inject_head,
     stop_streams,
 )
+from emails.preview.checks import spamassassin_path
 from emails.render import RenderedEmail, render_email
 from pipeline.commands.preview import preview_config
 from pipeline.settings import Settings
-from subscribers import editions
-from subscribers.store import open_store
+from subscribers.store import editions
+from subscribers.store.roster import open_store
 from tests.conftest import TEST_KEY
 from tests.helpers_preview import ARTIFACTS, launch, require_chromium, serving
 

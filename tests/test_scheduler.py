@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline import daily, scheduler
-from pipeline.clock import ManualClock
-from pipeline.scheduler import DailyTimes, Scheduler, local_instant
+from pipeline.scheduling import daily, scheduler
+from pipeline.scheduling.clock import ManualClock
+from pipeline.scheduling.scheduler import DailyTimes, Scheduler, local_instant
 from pipeline.settings import Settings
-from subscribers import editions
-from subscribers.store import open_store
+from subscribers.store import editions
+from subscribers.store.roster import open_store
 from tests.conftest import TEST_KEY
 
 LONDON = ZoneInfo("Europe/London")
@@ -142,7 +142,7 @@ def test_approval_required_and_missing_gives_up_at_the_cutoff_with_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 4), approval=True)
-    with caplog.at_level(logging.INFO, logger="pipeline.scheduler"):
+    with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
         runner.run_until(utc(2026, 11, 27, 23))
     assert [name for name, _, _ in steps.calls] == ["draft"]
     gave_up = [r for r in caplog.records if r.getMessage().startswith("gave up")]
@@ -175,7 +175,7 @@ def test_started_after_the_cutoff_neither_drafts_nor_sends(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 11))
-    with caplog.at_level(logging.INFO, logger="pipeline.scheduler"):
+    with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
         runner.run_until(utc(2026, 11, 27, 23))
     assert steps.calls == []
     assert sum(r.getMessage().startswith("gave up") for r in caplog.records) == 1
@@ -198,7 +198,7 @@ def test_an_issue_already_sent_is_left_alone() -> None:
 def test_a_paused_send_is_not_resumed_automatically(caplog: pytest.LogCaptureFixture) -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 6))
     steps.states[dt.date(2026, 11, 27)] = editions.PAUSED
-    with caplog.at_level(logging.INFO, logger="pipeline.scheduler"):
+    with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
         runner.run_until(utc(2026, 11, 27, 23))
     assert steps.calls == []
     assert sum("paused" in r.getMessage() for r in caplog.records) == 1
@@ -209,7 +209,7 @@ def test_a_job_that_raises_is_logged_and_retried_next_tick(
 ) -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 4))
     steps.fail_next = {"draft": 2, "send": 1}
-    with caplog.at_level(logging.INFO, logger="pipeline.scheduler"):
+    with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
         runner.run_until(utc(2026, 11, 27, 12))
     assert [name for name, _, _ in steps.calls] == ["draft", "send"]
     assert_on_time(steps.when("draft")[0], utc(2026, 11, 27, 5) + 2 * TICK)

@@ -24,11 +24,11 @@ from emails.transports.base import (
     Throttled,
     send_each,
 )
-from pipeline.progress import LogProgress
-from pipeline.ratelimit import TokenBucket, backoff_delay
-from pipeline.send import Mailing, SendOptions, SendReport, message_for, send_issue
-from subscribers import editions, ledger, schema
-from subscribers.store import Subscriber, add_subscriber, open_store
+from pipeline.sending.engine import Mailing, SendOptions, SendReport, message_for, send_issue
+from pipeline.sending.progress import LogProgress
+from pipeline.sending.ratelimit import TokenBucket, backoff_delay
+from subscribers.store import editions, ledger, schema
+from subscribers.store.roster import Subscriber, add_subscriber, open_store
 from subscribers.tokens import read_token
 
 FIXTURE = Path(__file__).parent / "fixtures" / "issue.json"

@@ -23,8 +23,8 @@ from emails.issue import Issue
 from emails.render import render_email
 from pipeline import jobs, paths
 from pipeline.settings import Settings
-from subscribers import editions, ledger, schema
-from subscribers.store import now, open_store
+from subscribers.store import editions, ledger, schema
+from subscribers.store.roster import now, open_store
 from subscribers.tokens import read_token
 from tests.conftest import TEST_KEY
 from tests.fake_ses import FakeSes

@@ -21,9 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
-from subscribers import schema
-from subscribers.sns import SnsVerifier, Unverified, is_cert_url, is_sns_url, string_to_sign
-from subscribers.store import add_subscriber
+from subscribers.feedback.sns import (
+    SnsVerifier,
+    Unverified,
+    is_cert_url,
+    is_sns_url,
+    string_to_sign,
+)
+from subscribers.store import schema
+from subscribers.store.roster import add_subscriber
 from tests.test_web import RecordingTransport, make_app, serving, status_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sns"
@@ -243,7 +249,7 @@ def webhook(engine: Engine, tmp_path: Path, fake_sns: FakeSns) -> Iterator[httpx
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    from subscribers.store import open_store
+    from subscribers.store.roster import open_store
 
     return open_store(f"sqlite:///{tmp_path / 'sns.db'}")
 

@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from pipeline.cli import main
 from pipeline.status import issue_status, text_lines
-from subscribers import editions, ledger, locks, schema
-from subscribers.store import add_subscriber, open_store
+from subscribers.store import editions, ledger, locks, schema
+from subscribers.store.roster import add_subscriber, open_store
 
 DAY = dt.date(2026, 11, 27)
 T0 = dt.datetime(2026, 11, 27, 6, 30, tzinfo=dt.UTC)

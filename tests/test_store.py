@@ -8,11 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, select
 
-from subscribers import editions, ledger, schema
 from subscribers.addresses import mask, normalise
 from subscribers.errors import InvalidAddress, SubscriberError
-from subscribers.migrations import MIGRATIONS, schema_migrations
-from subscribers.store import add_subscriber, count, iter_active, open_store
+from subscribers.store import editions, ledger, schema
+from subscribers.store.migrations import MIGRATIONS, schema_migrations
+from subscribers.store.roster import add_subscriber, count, iter_active, open_store
 from subscribers.tokens import make_token, read_token
 
 DAY = dt.date(2026, 11, 27)
@@ -163,7 +163,7 @@ def test_a_version_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
 
     from sqlalchemy import create_engine, text
 
-    from subscribers.migrations import _ledger
+    from subscribers.store.migrations import _ledger
 
     url = f"sqlite:///{tmp_path / 'v1.db'}"
     old = create_engine(url)
@@ -224,7 +224,7 @@ def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> No
     import sys
 
     url = store_url
-    code = "import sys; from subscribers.store import open_store; open_store(sys.argv[1])"
+    code = "import sys; from subscribers.store.roster import open_store; open_store(sys.argv[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     with open_store(url).connect() as conn:

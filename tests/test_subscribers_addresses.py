@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from subscribers.addresses import normalise
 from subscribers.errors import InvalidAddress
-from subscribers.store import clean_name
+from subscribers.store.roster import clean_name
 
 _LOCAL = st.text(alphabet="abcXYZ019.+-_'!#=?{}~\"(),:;<>@[]\\ \u00e9", min_size=0, max_size=70)
 _DOMAIN = st.sampled_from(

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from pipeline.cli import main
-from subscribers import schema
 from subscribers.csvio import export_csv, import_csv
 from subscribers.errors import SubscriberError
-from subscribers.store import add_subscriber, count, open_store
+from subscribers.store import schema
+from subscribers.store.roster import add_subscriber, count, open_store
 
 
 def invoke(*args: str) -> Result:

@@ -19,10 +19,10 @@ import uvicorn
 from sqlalchemy import Engine, select
 
 from emails.errors import TransportError
-from subscribers import schema
-from subscribers.store import add_subscriber, open_store
+from subscribers.store import schema
+from subscribers.store.roster import add_subscriber, open_store
 from subscribers.tokens import make_token
-from subscribers.web import create_app
+from subscribers.web.app import create_app
 from tests.conftest import TEST_KEY
 
 PUBLIC = "https://post.example.com"
@@ -440,8 +440,8 @@ def test_serve_wires_the_app_from_the_settings(settings: Any) -> None:
 def test_archive_index_and_feed_are_served(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
-    from subscribers.store import open_store
-    from subscribers.web import create_app
+    from subscribers.store.roster import open_store
+    from subscribers.web.app import create_app
 
     archive = tmp_path / "archive"
     archive.mkdir()

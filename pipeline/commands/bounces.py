@@ -18,8 +18,8 @@ def bounces(settings: Settings) -> None:
     import boto3  # imported here so that other commands start without it
     from botocore.exceptions import BotoCoreError
 
-    from subscribers.sqs import drain
-    from subscribers.store import open_store
+    from subscribers.feedback.sqs import drain
+    from subscribers.store.roster import open_store
 
     # boto3 honours AWS_ENDPOINT_URL_SQS and AWS_DEFAULT_REGION by itself.
     try:

@@ -13,13 +13,14 @@ from collections.abc import Iterator
 import click
 
 from emails.errors import MorningPostError
-from pipeline import jobs, paths, progress
-from pipeline.assemble import count_items
+from pipeline import jobs, paths
+from pipeline.assembly.assemble import count_items
 from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
-from pipeline.send import SendReport
+from pipeline.sending import progress
+from pipeline.sending.engine import SendReport
 from pipeline.settings import ENV_PREFIX, Settings
 from pipeline.status import issue_status, text_lines
-from subscribers.store import open_store
+from subscribers.store.roster import open_store
 
 
 @click.command()

@@ -14,12 +14,13 @@ from types import FrameType
 import click
 
 from emails.errors import ConfigError
-from pipeline import daily, paths
-from pipeline import scheduler as daily_schedule
+from pipeline import paths
 from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
+from pipeline.scheduling import daily
+from pipeline.scheduling import scheduler as daily_schedule
 from pipeline.settings import Settings
-from subscribers import editions
-from subscribers.store import open_store
+from subscribers.store import editions
+from subscribers.store.roster import open_store
 
 log = logging.getLogger(__name__)
 

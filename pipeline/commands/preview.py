@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from starlette.applications import Starlette
 
-    from emails.preview import Draft, PreviewConfig, SampleValues
+    from emails.preview.app import Draft, PreviewConfig, SampleValues
     from pipeline.sources.base import Source
     from pipeline.sources.items import Gathering
 
@@ -52,7 +52,7 @@ def build_app(
     settings: Settings, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
 ) -> Starlette:
     """The preview app for the issue of ``date``; creates its watched folders if missing."""
-    from emails.preview import create_preview_app
+    from emails.preview.app import create_preview_app
 
     return create_preview_app(preview_config(settings, date, sample=sample, host=host))
 
@@ -61,9 +61,9 @@ def preview_config(
     settings: Settings, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
 ) -> PreviewConfig:
     """Everything ``create_preview_app`` needs, from the settings (tests replace parts)."""
-    from emails.checks import spamassassin_path
-    from emails.preview import LOOPBACK_HOSTS, PreviewConfig
-    from subscribers.store import open_store
+    from emails.preview.app import LOOPBACK_HOSTS, PreviewConfig
+    from emails.preview.checks import spamassassin_path
+    from subscribers.store.roster import open_store
 
     editorial_dir = settings.editorial_dir / date.isoformat()
     issue_dir = paths.issue_dir(settings.data_dir, date)
@@ -93,7 +93,7 @@ def preview_config(
 
 
 def _render(settings: Settings, date: dt.date) -> Draft:
-    from emails.preview import Draft
+    from emails.preview.app import Draft
 
     # Once sending began, show the files that went out: they must never change now.
     with contextlib.suppress(jobs.IssueLocked):
@@ -151,14 +151,14 @@ class _Drafting:
 
 
 def _counts(issue: Issue) -> str:
-    from pipeline.assemble import count_items
+    from pipeline.assembly.assemble import count_items
 
     pieces = (issue.lead is not None) + (issue.deep_dive is not None) + len(issue.opinions)
     return f"{count_items(issue)} items, {pieces} written pieces"
 
 
 def _send_test(settings: Settings, date: dt.date, *, sample: bool) -> str:
-    from pipeline import daily
+    from pipeline.scheduling import daily
 
     if not settings.editors:
         raise ConfigError("MORNINGPOST_EDITORS is empty: there is nobody to send a test copy to")
@@ -170,7 +170,7 @@ def _send_test(settings: Settings, date: dt.date, *, sample: bool) -> str:
 
 
 def _approve(engine: Engine, date: dt.date) -> str:
-    from subscribers import editions
+    from subscribers.store import editions
 
     with engine.begin() as conn:
         edition = editions.approve(conn, date, by=_login())
@@ -178,7 +178,7 @@ def _approve(engine: Engine, date: dt.date) -> str:
 
 
 def _status(engine: Engine, date: dt.date) -> str:
-    from subscribers import editions
+    from subscribers.store import editions
 
     with engine.connect() as conn:
         edition = editions.get(conn, date)
@@ -201,7 +201,7 @@ def _login() -> str:
 
 def _sample_values(settings: Settings, date: dt.date) -> SampleValues:
     from emails.personalise import greeting_for
-    from emails.preview import SampleValues
+    from emails.preview.app import SampleValues
     from subscribers.links import issue_url, unsubscribe_url
     from subscribers.tokens import make_token
 
@@ -214,8 +214,8 @@ def _sample_values(settings: Settings, date: dt.date) -> SampleValues:
 
 def _message(settings: Settings, draft: Draft) -> bytes:
     """The message a reader would get, for SpamAssassin: the send engine's own builder."""
-    from pipeline.send import Mailing, message_for
-    from subscribers.store import Subscriber
+    from pipeline.sending.engine import Mailing, message_for
+    from subscribers.store.roster import Subscriber
 
     mailing = Mailing(
         date=draft.issue.date,
@@ -261,7 +261,7 @@ def _serve(app: Starlette, host: str, port: int) -> None:
     """uvicorn, ending the open pages' event streams as soon as it is asked to stop."""
     import uvicorn
 
-    from emails.preview import stop_streams
+    from emails.preview.app import stop_streams
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:

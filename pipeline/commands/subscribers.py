@@ -9,10 +9,11 @@ import click
 
 from pipeline.commands.options import pass_settings
 from pipeline.settings import Settings
-from subscribers import lifecycle, schema
+from subscribers import lifecycle
 from subscribers.csvio import ImportReport, export_csv, import_csv
 from subscribers.errors import SubscriberError
-from subscribers.store import add_subscriber, count, find_by_email, open_store
+from subscribers.store import schema
+from subscribers.store.roster import add_subscriber, count, find_by_email, open_store
 
 # Enough reasons to fix a file by; the count in the summary line covers the rest.
 _REASONS_SHOWN = 100

@@ -14,7 +14,7 @@ from pipeline.settings import Settings
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from subscribers.web import Mailer
+    from subscribers.web.app import Mailer
 
 # The web stack and boto3 are imported when the command runs: every other command (and
 # `--help`) starts without them.
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 def build_app(settings: Settings) -> Starlette:
     """The web app with the store, key, transport and feedback settings of ``settings``."""
-    from subscribers.sns import SnsVerifier
-    from subscribers.store import open_store
-    from subscribers.web import create_app
+    from subscribers.feedback.sns import SnsVerifier
+    from subscribers.store.roster import open_store
+    from subscribers.web.app import create_app
 
     secret = settings.require_secret_key()
     return create_app(

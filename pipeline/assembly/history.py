@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import paths
-from pipeline.dedup import Seen
+from pipeline.assembly.dedup import Seen
 
 log = logging.getLogger(__name__)
 

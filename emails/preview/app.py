@@ -55,10 +55,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from watchfiles import Change, awatch
 
-from emails import checks
 from emails.errors import MorningPostError
 from emails.issue import Issue
 from emails.personalise import personalise
+from emails.preview import checks
 from emails.render import RenderedEmail, long_date
 from emails.templating import html_environment
 

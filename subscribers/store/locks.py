@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from subscribers import schema
 from subscribers.errors import StoreError
+from subscribers.store import schema
 
 log = logging.getLogger(__name__)
 

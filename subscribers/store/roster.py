@@ -13,10 +13,10 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select, t
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from subscribers import schema
 from subscribers.addresses import normalise
 from subscribers.errors import StoreError, SubscriberError
-from subscribers.migrations import migrate
+from subscribers.store import schema
+from subscribers.store.migrations import migrate
 
 
 @dataclass(frozen=True)

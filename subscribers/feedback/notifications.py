@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
-from subscribers import schema
 from subscribers.addresses import mask, normalise
 from subscribers.errors import InvalidAddress, SubscriberError
-from subscribers.store import now
+from subscribers.store import schema
+from subscribers.store.roster import now
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, desc, func, select
 
-from subscribers import ledger, schema
+from subscribers.store import ledger, schema
 
 _d = schema.deliveries
 

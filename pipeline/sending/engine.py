@@ -45,11 +45,11 @@ from emails.transports.base import (
     Throttled,
     Transport,
 )
-from pipeline.ratelimit import Limiter, TokenBucket, Unlimited, backoff_delay
-from subscribers import editions, ledger, schema
+from pipeline.sending.ratelimit import Limiter, TokenBucket, Unlimited, backoff_delay
 from subscribers.errors import StoreError
 from subscribers.links import issue_url, unsubscribe_url
-from subscribers.store import Subscriber, count, iter_active
+from subscribers.store import editions, ledger, schema
+from subscribers.store.roster import Subscriber, count, iter_active
 from subscribers.tokens import make_token
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from subscribers import schema
 from subscribers.errors import SubscriberError
-from subscribers.store import now
+from subscribers.store import schema
+from subscribers.store.roster import now
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.progress import Progress as RichBar
 from rich.text import Text
 
-from pipeline.send import Progress, SendReport
+from pipeline.sending.engine import Progress, SendReport
 
 
 class _RateColumn(ProgressColumn):

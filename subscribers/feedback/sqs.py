@@ -18,7 +18,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Engine
 
 from subscribers.errors import SubscriberError
-from subscribers.feedback import BadNotification, apply_notification, parse_notification
+from subscribers.feedback.notifications import (
+    BadNotification,
+    apply_notification,
+    parse_notification,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

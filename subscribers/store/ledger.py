@@ -29,9 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
-from subscribers import schema
 from subscribers.errors import StoreError
-from subscribers.store import now
+from subscribers.store import schema
+from subscribers.store.roster import now
 
 PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 STATES = (PENDING, SENDING, SENT, FAILED, SKIPPED)

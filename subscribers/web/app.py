@@ -32,13 +32,18 @@ from starlette.routing import Route
 from emails.confirmation import confirmation_message
 from emails.errors import TransportError
 from emails.message import ONE_CLICK
-from subscribers import lifecycle, pages
+from subscribers import lifecycle
 from subscribers.addresses import mask
 from subscribers.errors import InvalidAddress, SubscriberError
-from subscribers.feedback import BadNotification, apply_notification, parse_notification
+from subscribers.feedback.notifications import (
+    BadNotification,
+    apply_notification,
+    parse_notification,
+)
+from subscribers.feedback.sns import SnsVerifier, Unverified
 from subscribers.links import confirm_url, unsubscribe_url
-from subscribers.sns import SnsVerifier, Unverified
 from subscribers.tokens import Purpose, make_token, read_token
+from subscribers.web import pages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -18,10 +18,10 @@ from emails.transports.base import Transport
 from emails.transports.outbox import OutboxTransport
 from pipeline import jobs, paths
 from pipeline.settings import Settings
-from subscribers import locks
 from subscribers.addresses import mask
 from subscribers.errors import InvalidAddress
-from subscribers.store import open_store
+from subscribers.store import locks
+from subscribers.store.roster import open_store
 
 log = logging.getLogger(__name__)
 

@@ -34,12 +34,13 @@ from zoneinfo import ZoneInfo
 import schedule
 
 from emails.errors import ConfigError
-from pipeline import daily, jobs
-from pipeline.clock import Clock, SystemClock
+from pipeline import jobs
+from pipeline.scheduling import daily
+from pipeline.scheduling.clock import Clock, SystemClock
 from pipeline.settings import ENV_PREFIX, Settings
-from subscribers import editions
-from subscribers.locks import LockHeld
-from subscribers.store import open_store
+from subscribers.store import editions
+from subscribers.store.locks import LockHeld
+from subscribers.store.roster import open_store
 
 log = logging.getLogger(__name__)
 

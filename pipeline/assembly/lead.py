@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from emails.issue import LeadStory, Link
-from pipeline.numbers import domain_of, human_parameters
+from pipeline.assembly.numbers import domain_of, human_parameters
 from pipeline.sources.items import ModelItem, NewsItem, PaperItem
 
 # Words that signal a paper or article is about a cluster's subject (lower case, whole words).

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from emails.errors import MorningPostError
 from emails.issue import Article, Issue, LeadStory, Link, Masthead, Reading, Tool, Weather
 from emails.sanitize import clean_html, plain_text
-from pipeline import lead as leads
-from pipeline.dedup import Seen, clean_url, unique
-from pipeline.numbers import by_the_numbers, human_parameters
+from pipeline.assembly import lead as leads
+from pipeline.assembly.dedup import Seen, clean_url, unique
+from pipeline.assembly.numbers import by_the_numbers, human_parameters
 from pipeline.sources.items import EditorialPiece, Gathering, ModelItem, NewsItem, PaperItem
 
 TOOLS_PER_ISSUE = 4

@@ -1,0 +1,1 @@
+"""Assembly: the day's gathered items turned into one issue (``issue.json``)."""

@@ -1,0 +1,1 @@
+"""The send engine: every active subscriber gets the issue once, at the account's rate."""

@@ -1,0 +1,1 @@
+"""The public web app: subscribe, confirm, unsubscribe, the archive, the SES webhook."""
