@@ -17,8 +17,9 @@ from pathlib import Path
 from emails.issue import Issue
 from emails.render import render_email, render_web
 from emails.transports.outbox import OutboxTransport
-from pipeline.sending.engine import Mailing, message_for
+from pipeline.sending.mailing import Mailing, message_for
 from subscribers.store.roster import Subscriber
+from subscribers.store.states import SubscriberStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +58,8 @@ def main(quick: bool = False) -> None:
         secret_key="bench-key",
     )
     people = [
-        Subscriber(i, f"reader{i}@example.com", f"Reader {i}", "active") for i in range(messages)
+        Subscriber(i, f"reader{i}@example.com", f"Reader {i}", SubscriberStatus.ACTIVE)
+        for i in range(messages)
     ]
 
     start = time.perf_counter()

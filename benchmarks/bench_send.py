@@ -33,9 +33,12 @@ from sqlalchemy import Engine
 from emails.issue import Issue
 from emails.render import render_email
 from emails.transports.ses import SesTransport, make_client
-from pipeline.sending.engine import Mailing, SendOptions, SendReport, send_issue
-from subscribers.store import editions, ledger, schema
-from subscribers.store.roster import now, open_store
+from pipeline.sending.engine import SendOptions, SendReport, send_issue
+from pipeline.sending.mailing import Mailing
+from subscribers.store import editions, schema
+from subscribers.store.engine import open_store
+from subscribers.store.stamps import now
+from subscribers.store.states import DeliveryState, SubscriberStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "issue.json"
@@ -81,7 +84,7 @@ def make_store(path: Path, count: int, *, sent_before: int = 0) -> Engine:
                 "email": f"reader{i}@example.com",
                 "email_key": f"reader{i}@example.com",
                 "name": f"Reader {i}",
-                "status": schema.ACTIVE,
+                "status": SubscriberStatus.ACTIVE,
                 "source": "bench",
                 "created_at": stamp,
                 "updated_at": stamp,
@@ -92,7 +95,7 @@ def make_store(path: Path, count: int, *, sent_before: int = 0) -> Engine:
             {
                 "issue_date": DAY.isoformat(),
                 "subscriber_id": i,
-                "state": ledger.SENT,
+                "state": DeliveryState.SENT,
                 "message_id": f"m{i}",
                 "attempts": 1,
                 "updated_at": stamp,

@@ -1,29 +1,149 @@
-"""The exception tree of the whole product.
+"""Every error the product raises on purpose, in one tree.
 
-    MorningPostError             one-line message, shown as is at the CLI edge
-     ├── ConfigError             a setting is missing or wrong
-     ├── RenderError             a template or the MJML compiler failed, or a budget broke
-     ├── TransportError          a message could not be handed over
-     ├── SourceError             (pipeline.sources) a source failed or sent garbage
-     └── SubscriberError         (subscribers) bad address, bad CSV, unknown subscriber
+    MorningPostError                one line for a person; the CLI prints it and exits 1
+     ├── ConfigError                a setting is missing or wrong (it names the variable)
+     ├── SourceError                a source failed or sent garbage (``source``)
+     ├── RenderError                a template, the MJML compiler or the size budget failed
+     ├── IssueError                 the issue of ``date`` cannot do what was asked
+     │    ├── TooFewItems           its sources gave fewer items than MIN_ITEMS
+     │    ├── IssueLocked           its sending began: its files may no longer change
+     │    ├── NotApproved           approval is required and it has none
+     │    └── EditionError          its record refuses (approve a sent issue, a taken number)
+     ├── TransportError             a message could not be handed over
+     │    ├── Throttled             over the sending rate (SES 429): slow down, try again
+     │    ├── TemporaryFailure      5xx or no connection: nothing was accepted, try again
+     │    ├── DeliveryUnknown       the call may have been accepted: never repeat it blindly
+     │    └── SendingBlocked        the account or configuration refuses everything: stop
+     ├── SubscriberError            a subscriber operation failed
+     │    ├── InvalidAddress        an address that does not validate (``address``)
+     │    └── CsvError              an import file that cannot be read (``path``, ``line``)
+     ├── FeedbackError              SES feedback that cannot be read, trusted or fetched
+     │    ├── BadNotification       not an SES notification this code can read
+     │    ├── Unverified            an SNS message that fails verification
+     │    └── QueueError            the SQS queue cannot be read
+     └── StoreError                 the store cannot be opened, migrated or written
+          └── LockHeld              another process holds the lock (``owner``)
 
-The root lives here because ``emails`` is the package every other one may import.
+The module sits in ``emails``, the package at the bottom of the import graph
+(``pipeline`` → ``subscribers`` → ``emails``), so every package raises from the same tree
+and the CLI catches one class.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+
 
 class MorningPostError(Exception):
-    """Base of every error the product raises on purpose; ``str()`` is one line for a user."""
+    """Base of every error raised on purpose; ``str()`` is one line for a person."""
 
 
 class ConfigError(MorningPostError):
     """A setting is missing or invalid."""
 
 
+class SourceError(MorningPostError):
+    """A source failed, timed out, or answered with something it did not promise."""
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+
+
 class RenderError(MorningPostError):
     """The issue could not be rendered into an email."""
 
 
+class IssueError(MorningPostError):
+    """The issue of ``date`` cannot do what was asked."""
+
+    def __init__(self, message: str, *, date: dt.date | None = None) -> None:
+        super().__init__(message)
+        self.date = date
+
+
+class TooFewItems(IssueError):
+    """The issue would feature fewer items than ``MORNINGPOST_MIN_ITEMS``."""
+
+
+class IssueLocked(IssueError):
+    """The issue's sending has begun: its draft and rendered files may no longer change."""
+
+
+class NotApproved(IssueError):
+    """Approval is required (``MORNINGPOST_REQUIRE_APPROVAL``) and the issue has none."""
+
+
+class EditionError(IssueError):
+    """The issue's record cannot do what was asked (approve a sent issue, reuse a number)."""
+
+
 class TransportError(MorningPostError):
-    """A message could not be delivered to the transport."""
+    """A message could not be handed over; retrying the same call will not help."""
+
+
+class Throttled(TransportError):
+    """The provider asks us to slow down (SES ``TooManyRequestsException``, HTTP 429)."""
+
+
+class TemporaryFailure(TransportError):
+    """A server error or a connection that never carried the request: nothing was sent."""
+
+
+class DeliveryUnknown(TransportError):
+    """The request left but no answer came back: the messages may have been accepted."""
+
+
+class SendingBlocked(TransportError):
+    """Every message would be refused (account suspended, sending paused, bad config)."""
+
+
+class SubscriberError(MorningPostError):
+    """A subscriber operation failed: unknown subscriber, an address already listed."""
+
+
+class InvalidAddress(SubscriberError):
+    """An email address that does not pass validation; ``address`` is what was given."""
+
+    def __init__(self, message: str, *, address: str = "") -> None:
+        super().__init__(message)
+        self.address = address
+
+
+class CsvError(SubscriberError):
+    """An import file that cannot be read at all; nothing of it was imported."""
+
+    def __init__(
+        self, message: str, *, path: Path | None = None, line: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path, self.line = path, line
+
+
+class FeedbackError(MorningPostError):
+    """SES feedback that cannot be read, trusted or fetched."""
+
+
+class BadNotification(FeedbackError):
+    """A message that is not an SES notification this code can read."""
+
+
+class Unverified(FeedbackError):
+    """An SNS message whose origin or signature does not check out."""
+
+
+class QueueError(FeedbackError):
+    """The SQS queue of SES feedback cannot be read."""
+
+
+class StoreError(MorningPostError):
+    """The store could not be opened, migrated or written."""
+
+
+class LockHeld(StoreError):
+    """Someone else holds the lock; ``str()`` says who and until when."""
+
+    def __init__(self, message: str, *, owner: str | None = None) -> None:
+        super().__init__(message)
+        self.owner = owner

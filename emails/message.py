@@ -7,12 +7,9 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import TYPE_CHECKING
 
 from emails.personalise import personalise
-
-if TYPE_CHECKING:
-    from emails.render import RenderedEmail
+from emails.rendered import RenderedEmail
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 ISSUE_HEADER = "X-MorningPost-Issue"

@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from emails.render import RenderedEmail
-
-PLACEHOLDERS: tuple[str, ...] = ("unsubscribe_url", "view_url", "greeting")
-
-_PLACEHOLDER = re.compile(r"\{\{(" + "|".join(map(re.escape, PLACEHOLDERS)) + r")\}\}")
+from emails.rendered import PLACEHOLDER, RenderedEmail
 
 
 def personalise(
@@ -42,4 +36,4 @@ def _substitute(template: str, values: dict[str, str]) -> str:
     def replace(match: re.Match[str]) -> str:
         return values[match.group(1)]
 
-    return _PLACEHOLDER.sub(replace, template)
+    return PLACEHOLDER.sub(replace, template)

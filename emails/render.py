@@ -21,7 +21,6 @@ import datetime as dt
 import logging
 import re
 import secrets
-from dataclasses import dataclass
 
 import jinja2
 import mjml
@@ -30,7 +29,7 @@ import premailer
 from emails import plaintext
 from emails.errors import RenderError
 from emails.issue import Issue, Weather
-from emails.personalise import PLACEHOLDERS
+from emails.rendered import PLACEHOLDERS, WORD_JOINER, RenderedEmail, email_subject
 from emails.templating import html_environment
 
 HTML_TEMPLATE = "issue.mjml.j2"
@@ -53,7 +52,6 @@ _MARKERS = {name: f"{_MARKER_PREFIX}{name}" for name in PLACEHOLDERS}
 # CSS and conditional comments hold braces that must stay braces.
 _RAW_HTML = re.compile(r"(<style\b.*?</style>|<!--.*?-->)", re.DOTALL | re.IGNORECASE)
 _TEXT_BRACE = re.compile(r"\{(?=\{|" + _MARKER_PREFIX + ")")
-_WORD_JOINER = "\u2060"
 # MJML hides the preheader with white 1px text; SpamAssassin scores both tricks
 # (HTML_FONT_LOW_CONTRAST, and FONT_INVIS_MSGID: a 1px font straight before text). The
 # preheader stays hidden without either.
@@ -66,15 +64,6 @@ logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
 logging.getLogger("cssutils").setLevel(logging.CRITICAL)
 
 
-@dataclass(frozen=True)
-class RenderedEmail:
-    """One issue, rendered once; personalise() fills the placeholders per subscriber."""
-
-    html: str
-    text: str
-    subject: str
-
-
 def render_email(issue: Issue, *, postal_address: str) -> RenderedEmail:
     """Render ``issue`` as HTML and text holding ``{{greeting}}`` and the link placeholders.
 
@@ -85,11 +74,6 @@ def render_email(issue: Issue, *, postal_address: str) -> RenderedEmail:
     check_size(html)
     text = _finish_text(_render_text(issue, context))
     return RenderedEmail(html=html, text=text, subject=email_subject(issue))
-
-
-def email_subject(issue: Issue) -> str:
-    """The subject line as a template for SES: literal ``{{`` in it is broken, like the text."""
-    return _break_text_braces(issue.subject)
 
 
 def render_web(
@@ -192,7 +176,7 @@ def _finish_html(html: str) -> str:
 
 
 def _break_text_braces(text: str) -> str:
-    return _TEXT_BRACE.sub("{" + _WORD_JOINER, text)
+    return _TEXT_BRACE.sub("{" + WORD_JOINER, text)
 
 
 def _finish_text(text: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from subscribers.addresses import mask
 
-_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 SECRET_VARIABLES = ("MORNINGPOST_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_SECRET = 6  # shorter values would redact ordinary words
 # Attributes every LogRecord has; anything else on a record came in through ``extra``.

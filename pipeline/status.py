@@ -1,7 +1,7 @@
 """What ``morningpost status`` reports about one issue: state, deliveries, rate, errors, lock.
 
 The JSON keys ``date``, ``state`` and ``deliveries`` (pending, sent, failed, skipped,
-unknown) are a contract (DESIGN.md); the others were added by issue 7.
+unknown) are a contract operators' scripts rely on; the README documents them all.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from pipeline import jobs
 from pipeline.logs import redact
+from pipeline.workspace import issue_lock
 from subscribers.store import editions, ledger, locks, sendstats
+from subscribers.store.states import DeliveryState
 
 
 def issue_status(
@@ -27,7 +28,7 @@ def issue_status(
         by_state = ledger.counts(conn, date)
         rate = sendstats.send_rate(conn, date)
         errors = sendstats.top_errors(conn, date)
-        lease = locks.holder(conn, jobs.issue_lock(date), now=now)
+        lease = locks.holder(conn, issue_lock(date), now=now)
     return {
         "date": date.isoformat(),
         "state": edition.state if edition else None,
@@ -35,11 +36,12 @@ def issue_status(
         "approved_by": edition.approved_by if edition else None,
         "approved_at": _iso(edition.approved_at if edition else None),
         "deliveries": {
-            "pending": by_state[ledger.PENDING],
-            "sent": by_state[ledger.SENT],
-            "failed": by_state[ledger.FAILED],
-            "skipped": by_state[ledger.SKIPPED],
-            "unknown": by_state[ledger.SENDING],  # in flight when a run stopped: fate unknown
+            "pending": by_state[DeliveryState.PENDING],
+            "sent": by_state[DeliveryState.SENT],
+            "failed": by_state[DeliveryState.FAILED],
+            "skipped": by_state[DeliveryState.SKIPPED],
+            # in flight when a run stopped: fate unknown
+            "unknown": by_state[DeliveryState.SENDING],
         },
         "rate_per_second": rate,
         "errors": _masked(errors),

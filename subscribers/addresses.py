@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from subscribers.errors import InvalidAddress
+from emails.errors import InvalidAddress
 
 _ATEXT = r"[a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]+"
 _DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")

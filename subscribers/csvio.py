@@ -18,13 +18,15 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
+from emails.errors import InvalidAddress, SubscriberError
+from subscribers import lifecycle
 from subscribers.addresses import normalise
-from subscribers.errors import InvalidAddress, SubscriberError
 from subscribers.store import schema
-from subscribers.store.roster import clean_name, iter_all, now
+from subscribers.store.roster import clean_name, iter_all
+from subscribers.store.stamps import now
+from subscribers.store.states import SubscriberStatus
 
 _t = schema.subscribers
-SUPPRESSED = (schema.UNSUBSCRIBED, schema.BOUNCED, schema.COMPLAINED)
 EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at")
 _BATCH = 1000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -51,7 +53,7 @@ class _Row:
     email: str
     key: str
     name: str | None
-    status: str
+    status: SubscriberStatus
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,9 @@ def _parse(
     except InvalidAddress as err:
         report.skip(line, str(err))
         return None
-    status = schema.ACTIVE if columns.status is None else _file_status(cells, columns.status)
+    status = (
+        SubscriberStatus.ACTIVE if columns.status is None else _file_status(cells, columns.status)
+    )
     if status is None:
         report.skip(line, f"unknown status {_cell(cells, columns.status).strip()[:40]!r}")
         return None
@@ -147,13 +151,13 @@ def _parse(
     return _Row(line, address.email, address.key, name, status)
 
 
-def _file_status(cells: list[str], index: int) -> str | None:
+def _file_status(cells: list[str], index: int) -> SubscriberStatus | None:
     """The status a row asks for: active unless it carries a suppression; None if unknown."""
     status = _cell(cells, index).strip().lower()
-    if status in ("", schema.ACTIVE):
-        return schema.ACTIVE
-    if status in SUPPRESSED:
-        return status
+    if status in ("", SubscriberStatus.ACTIVE):
+        return SubscriberStatus.ACTIVE
+    if status in lifecycle.SUPPRESSED:
+        return SubscriberStatus(status)
     return None  # ``pending`` included: an import cannot vouch for an unconfirmed address
 
 
@@ -201,10 +205,10 @@ def _change(
 ) -> dict[str, Any] | None:
     """What an existing subscriber's row should become, or None (and why) if nothing."""
     _id, status, name = found
-    if status in SUPPRESSED:
+    new_status = lifecycle.imported_status(SubscriberStatus(status), row.status)
+    if new_status is None:
         report.skip(row.line, f"{row.email} is {status}: an import does not re-add it")
         return None
-    new_status = row.status if row.status in SUPPRESSED else status
     new_name = row.name or name
     if (new_status, new_name) == (status, name):
         report.skip(row.line, f"{row.email} is already on the list")
@@ -227,7 +231,9 @@ def _update(conn: Connection, updates: list[dict[str, Any]]) -> None:
     conn.execute(statement, updates)
 
 
-def export_csv(engine: Engine, stream: IO[str], *, status: str | None = None) -> int:
+def export_csv(
+    engine: Engine, stream: IO[str], *, status: SubscriberStatus | None = None
+) -> int:
     """Write the list (or one status of it) as CSV, in id order; return the row count."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)

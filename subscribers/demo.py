@@ -9,6 +9,7 @@ from importlib import resources
 from sqlalchemy import Connection
 
 from subscribers.store.roster import add_subscriber, count
+from subscribers.store.states import SubscriberStatus
 
 
 def seed_demo_subscribers(conn: Connection, csv_text: str) -> int:
@@ -17,9 +18,8 @@ def seed_demo_subscribers(conn: Connection, csv_text: str) -> int:
         return 0
     rows = list(csv.DictReader(io.StringIO(csv_text)))
     for row in rows:
-        add_subscriber(
-            conn, row["email"], name=row.get("name"), status=row["status"], source="demo"
-        )
+        status = SubscriberStatus(row["status"])
+        add_subscriber(conn, row["email"], name=row.get("name"), status=status, source="demo")
     return len(rows)
 
 

@@ -1,7 +1,9 @@
-"""A subscriber's life through the web app: subscribe (pending), confirm (active), unsubscribe.
+"""Every move of a subscriber's status (``SubscriberStatus``): this module holds the rules.
 
-Every move is a conditional UPDATE (``set_status(..., only_from=...)``), so a replayed link,
-a double click or two processes at once change nothing twice. Only ``pending`` can be
+The web app subscribes (pending), confirms (active) and unsubscribes; SES feedback
+suppresses (bounced, complained); an import may carry a suppression in, never lift one.
+Every move is a conditional UPDATE (``_move(..., only_from=...)``), so a replayed link, a
+double click or two processes at once change nothing twice. Only ``pending`` can be
 confirmed: an old confirmation link cannot bring back someone who left.
 """
 
@@ -16,12 +18,18 @@ from sqlalchemy.exc import IntegrityError
 
 from subscribers.addresses import normalise
 from subscribers.store import schema
-from subscribers.store.roster import clean_name, now, set_status
+from subscribers.store.roster import clean_name
+from subscribers.store.stamps import now
+from subscribers.store.states import SubscriberStatus
 
 _t = schema.subscribers
+_S = SubscriberStatus
 # Coming back from these takes the double opt-in again. A complaint is final for the web form:
 # mailing someone who reported us as spam, on a stranger's say-so, is how senders get blocked.
-_COME_BACK = (schema.UNSUBSCRIBED, schema.BOUNCED)
+_COME_BACK = (_S.UNSUBSCRIBED, _S.BOUNCED)
+# No issue goes to these, and no import re-adds them.
+SUPPRESSED = frozenset({_S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED})
+_RECEIVING = (_S.ACTIVE, _S.PENDING)
 
 
 class Outcome(enum.Enum):
@@ -58,7 +66,7 @@ def request_subscription(
     else:
         subscriber_id = row.id
         if row.status in _COME_BACK:
-            set_status(conn, subscriber_id, schema.PENDING, only_from=_COME_BACK)
+            _move(conn, subscriber_id, _S.PENDING, only_from=_COME_BACK)
     send = _claim_confirmation(conn, subscriber_id, resend_after)
     if send and name:
         conn.execute(update(_t).where(_t.c.id == subscriber_id).values(name=clean_name(name)))
@@ -74,7 +82,7 @@ def _insert_pending(conn: Connection, email: str, key: str, name: str | None) ->
                     email=email,
                     email_key=key,
                     name=name,
-                    status=schema.PENDING,
+                    status=_S.PENDING,
                     source="web",
                     created_at=stamp,
                     updated_at=stamp,
@@ -92,7 +100,7 @@ def _claim_confirmation(conn: Connection, subscriber_id: int, resend_after: dt.t
     stamp = now()
     claimed = conn.execute(
         update(_t)
-        .where(_t.c.id == subscriber_id, _t.c.status == schema.PENDING)
+        .where(_t.c.id == subscriber_id, _t.c.status == _S.PENDING)
         .where(or_(_t.c.confirm_sent_at.is_(None), _t.c.confirm_sent_at < stamp - resend_after))
         .values(confirm_sent_at=stamp)
     )
@@ -106,33 +114,85 @@ def release_confirmation(conn: Connection, subscriber_id: int) -> None:
 
 def confirm(conn: Connection, subscriber_id: int) -> Outcome:
     """pending -> active; a replayed link finds it active and changes nothing."""
-    if set_status(conn, subscriber_id, schema.ACTIVE, only_from=(schema.PENDING,)):
+    if _move(conn, subscriber_id, _S.ACTIVE, only_from=(_S.PENDING,)):
         # A fresh opt-in starts a fresh run of transient bounces.
         conn.execute(update(_t).where(_t.c.id == subscriber_id).values(transient_bounces=0))
         return Outcome.DONE
-    return _settled(conn, subscriber_id, schema.ACTIVE)
+    return _settled(conn, subscriber_id, _S.ACTIVE)
 
 
 def unsubscribe(conn: Connection, subscriber_id: int) -> Outcome:
     """active or pending -> unsubscribed; bounced and complained stay as they are."""
-    if set_status(
-        conn, subscriber_id, schema.UNSUBSCRIBED, only_from=(schema.ACTIVE, schema.PENDING)
-    ):
+    if _move(conn, subscriber_id, _S.UNSUBSCRIBED, only_from=_RECEIVING):
         return Outcome.DONE
     status = _status(conn, subscriber_id)
     return Outcome.UNKNOWN if status is None else Outcome.ALREADY
 
 
-def status_of(conn: Connection, subscriber_id: int) -> str | None:
+def status_of(conn: Connection, subscriber_id: int) -> SubscriberStatus | None:
     return _status(conn, subscriber_id)
 
 
-def _settled(conn: Connection, subscriber_id: int, target: str) -> Outcome:
+def suppress(conn: Connection, email_key: str, status: SubscriberStatus) -> bool:
+    """SES says the address bounced for good (``bounced``) or complained (``complained``).
+
+    A bounce suppresses only an address that still receives; a complaint overrides any other
+    status. True if the status moved.
+    """
+    only_from: tuple[SubscriberStatus, ...]
+    if status is _S.COMPLAINED:
+        only_from = tuple(s for s in _S if s is not _S.COMPLAINED)
+    elif status is _S.BOUNCED:
+        only_from = _RECEIVING
+    else:
+        raise ValueError(f"{status} is not a suppression")
+    moved = conn.execute(
+        update(_t)
+        .where(_t.c.email_key == email_key, _t.c.status.in_(only_from))
+        .values(status=status, updated_at=now())
+    )
+    return bool(moved.rowcount)
+
+
+def imported_status(
+    current: SubscriberStatus, asked: SubscriberStatus
+) -> SubscriberStatus | None:
+    """What an import row asking for ``asked`` makes of a subscriber in ``current``.
+
+    None when the import may not touch it: a suppressed subscriber stays as it is. The file
+    can only carry a suppression in, never lift one.
+    """
+    if current in SUPPRESSED:
+        return None
+    return asked if asked in SUPPRESSED else current
+
+
+def _move(
+    conn: Connection,
+    subscriber_id: int,
+    status: SubscriberStatus,
+    *,
+    only_from: tuple[SubscriberStatus, ...],
+) -> bool:
+    """Move a subscriber to ``status`` if it is in one of ``only_from``; True if it moved.
+
+    The condition is part of the UPDATE, so two processes cannot both make the same move.
+    """
+    moved = conn.execute(
+        update(_t)
+        .where(_t.c.id == subscriber_id, _t.c.status.in_(only_from))
+        .values(status=status, updated_at=now())
+    )
+    return bool(moved.rowcount)
+
+
+def _settled(conn: Connection, subscriber_id: int, target: SubscriberStatus) -> Outcome:
     status = _status(conn, subscriber_id)
     if status is None:
         return Outcome.UNKNOWN
     return Outcome.ALREADY if status == target else Outcome.REFUSED
 
 
-def _status(conn: Connection, subscriber_id: int) -> str | None:
-    return conn.scalar(select(_t.c.status).where(_t.c.id == subscriber_id))
+def _status(conn: Connection, subscriber_id: int) -> SubscriberStatus | None:
+    status = conn.scalar(select(_t.c.status).where(_t.c.id == subscriber_id))
+    return None if status is None else SubscriberStatus(status)

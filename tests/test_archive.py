@@ -13,10 +13,19 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emails.archive import ArchiveUrls, Edition, render_feed, render_index, write_archive
+from emails.archive import (
+    FEED_XML,
+    INDEX_HTML,
+    PAGE_HTML,
+    ArchiveUrls,
+    Edition,
+    render_feed,
+    render_index,
+    write_archive,
+)
 from emails.issue import Issue
-from pipeline import paths
 from pipeline.cli import main
+from pipeline.workspace import ISSUE_JSON, WEB_HTML, DataDir
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PUBLIC = "https://news.example.com/mp"
@@ -26,6 +35,10 @@ URLS = ArchiveUrls(
     issue=lambda day: f"{PUBLIC}/issues/{day.isoformat()}/",
 )
 FULL_DATE, MINIMAL_DATE = dt.date(2026, 2, 25), dt.date(2026, 2, 26)
+
+
+def _page(data_dir: Path, date: dt.date) -> Path:
+    return DataDir(data_dir).archive / date.isoformat() / PAGE_HTML
 
 
 def load(name: str) -> Issue:
@@ -159,9 +172,9 @@ def test_write_archive_copies_pages_and_writes_index_and_feed(tmp_path: Path) ->
 
 
 def place(data_dir: Path, fixture: str, date: dt.date) -> Path:
-    folder = paths.issue_dir(data_dir, date)
+    folder = DataDir(data_dir).issues / date.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(FIXTURES / fixture, folder / paths.ISSUE_JSON)
+    shutil.copy(FIXTURES / fixture, folder / ISSUE_JSON)
     return folder
 
 
@@ -184,15 +197,15 @@ def test_render_writes_email_text_web_and_the_archive(env_settings: Path, public
         assert line == f"{full / name} {size:,} bytes"
     # A draft stays private: it reaches the archive when its sending begins.
     assert lines[3].endswith("index.html and feed.xml: 0 issues archived")
-    assert not paths.archive_page(env_settings, FULL_DATE).exists()
+    assert not _page(env_settings, FULL_DATE).exists()
     sent = CliRunner().invoke(main, ["send", "--date", "2026-02-25"])
     assert sent.exit_code == 0, sent.output + sent.stderr
-    web = (full / paths.WEB_HTML).read_text("utf-8")
-    assert paths.archive_page(env_settings, FULL_DATE).read_text("utf-8") == web
+    web = (full / WEB_HTML).read_text("utf-8")
+    assert _page(env_settings, FULL_DATE).read_text("utf-8") == web
     assert f'href="{public_url}/issues/"' in web
     assert "{{" not in web
-    assert not paths.archive_page(env_settings, MINIMAL_DATE).exists()
-    feed = feedparser.parse((paths.archive_dir(env_settings) / paths.ARCHIVE_FEED).read_bytes())
+    assert not _page(env_settings, MINIMAL_DATE).exists()
+    feed = feedparser.parse((DataDir(env_settings).archive / FEED_XML).read_bytes())
     assert [entry.link for entry in feed.entries] == [f"{public_url}/issues/2026-02-25/"]
 
 
@@ -200,20 +213,20 @@ def test_rendering_another_day_adds_it_to_the_archive(env_settings: Path, public
     place(env_settings, "issue.json", FULL_DATE)
     place(env_settings, "issue_minimal.json", MINIMAL_DATE)
     broken = place(env_settings, "issue.json", dt.date(2026, 2, 20))
-    (broken / paths.WEB_HTML).write_text("<p>old</p>")
-    (broken / paths.ISSUE_JSON).write_text("{not json")  # skipped, with a warning
+    (broken / WEB_HTML).write_text("<p>old</p>")
+    (broken / ISSUE_JSON).write_text("{not json")  # skipped, with a warning
     runner = CliRunner()
     for day in ("2026-02-25", "2026-02-26"):
         result = runner.invoke(main, ["render", "--date", day])
         assert result.exit_code == 0, result.output
         assert runner.invoke(main, ["send", "--date", day]).exit_code == 0
-    index = (paths.archive_dir(env_settings) / paths.ARCHIVE_INDEX).read_text("utf-8")
+    index = (DataDir(env_settings).archive / INDEX_HTML).read_text("utf-8")
     assert [h for h in hrefs(index) if "/issues/2026" in h] == [
         f"{public_url}/issues/2026-02-26/",
         f"{public_url}/issues/2026-02-25/",
     ]
-    assert paths.archive_page(env_settings, MINIMAL_DATE).exists()
-    assert not paths.archive_page(env_settings, dt.date(2026, 2, 20)).exists()
+    assert _page(env_settings, MINIMAL_DATE).exists()
+    assert not _page(env_settings, dt.date(2026, 2, 20)).exists()
 
 
 def test_render_without_an_issue_is_one_line(env_settings: Path) -> None:

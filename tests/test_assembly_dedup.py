@@ -15,6 +15,7 @@ from pipeline.assembly import history
 from pipeline.assembly.assemble import assemble
 from pipeline.assembly.dedup import Seen, canonical_url, clean_url, paper_key, title_key, unique
 from pipeline.sources.items import Gathering, ModelItem, NewsItem, PaperItem
+from pipeline.workspace import DataDir
 
 DAY = dt.date(2026, 2, 25)
 
@@ -163,9 +164,9 @@ def test_history_reads_the_seven_latest_issues_before_the_date(tmp_path: Path) -
     for day in range(10, 26):  # 2026-02-10 .. 2026-02-25
         write_issue(tmp_path, f"2026-02-{day:02d}")
     (tmp_path / "issues" / "notes").mkdir()
-    files = history.recent_issue_files(tmp_path, DAY)
+    files = history.recent_issue_files(DataDir(tmp_path), DAY)
     assert [f.parent.name for f in files] == [f"2026-02-{d}" for d in range(24, 17, -1)]
-    assert history.recent_issue_files(tmp_path / "nothing-here", DAY) == []
+    assert history.recent_issue_files(DataDir(tmp_path / "nothing-here"), DAY) == []
 
 
 def test_history_collects_lead_links_tools_and_reading(tmp_path: Path) -> None:
@@ -176,7 +177,7 @@ def test_history_collects_lead_links_tools_and_reading(tmp_path: Path) -> None:
         tools=[{"name": "tool", "url": "https://huggingface.co/org/tool?utm_source=x"}],
         reading=[{"title": "Read Me", "url": "https://huggingface.co/papers/2602.5"}],
     )
-    seen = history.featured_before(tmp_path, DAY)
+    seen = history.featured_before(DataDir(tmp_path), DAY)
     assert seen.has(url="https://huggingface.co/org/lead")
     assert seen.has(url="https://huggingface.co/org/tool")
     assert seen.has(title="read me")
@@ -194,7 +195,7 @@ def test_a_broken_draft_in_history_is_skipped_with_a_warning(
     write_issue(tmp_path, "2026-02-22", tools="not a list", reading=[1, None])
 
     with caplog.at_level(logging.WARNING, logger="pipeline.assembly.history"):
-        seen = history.featured_before(tmp_path, DAY)
+        seen = history.featured_before(DataDir(tmp_path), DAY)
 
     assert seen.has(url="https://huggingface.co/org/a")
     assert "2026-02-24" in caplog.text
@@ -214,7 +215,7 @@ def test_items_of_recent_issues_are_not_featured_again_but_still_counted(tmp_pat
             paper("2602.2", "New Paper", "https://huggingface.co/papers/2602.2", 10),
         ],
     )
-    featured = history.featured_before(tmp_path, DAY)
+    featured = history.featured_before(DataDir(tmp_path), DAY)
     issue = assemble(gathered, date=DAY, number=2, city="Manchester", featured=featured)
 
     assert [t.name for t in issue.tools] == ["b"]
@@ -228,5 +229,5 @@ def test_items_of_recent_issues_are_not_featured_again_but_still_counted(tmp_pat
 def test_the_same_date_is_not_its_own_history(tmp_path: Path) -> None:
     write_issue(tmp_path, "2026-02-25", tools=[{"url": "https://huggingface.co/org/a"}])
     write_issue(tmp_path, "2026-02-26", tools=[{"url": "https://huggingface.co/org/b"}])
-    seen = history.featured_before(tmp_path, DAY)
+    seen = history.featured_before(DataDir(tmp_path), DAY)
     assert seen.urls == set()

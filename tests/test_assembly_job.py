@@ -6,19 +6,27 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from emails.errors import TooFewItems
 from emails.issue import Issue
 from pipeline import jobs
-from pipeline.assembly.assemble import TooFewItems, count_items
+from pipeline.assembly.assemble import count_items
 from pipeline.cli import main
+from pipeline.context import Context
 from pipeline.settings import Settings
 from subscribers.store import editions
-from subscribers.store.roster import open_store
+from subscribers.store.engine import open_store
 
 DAY = dt.date(2026, 2, 25)
+
+
+def assemble_issue(settings: Settings, day: dt.date, **options: Any) -> Issue:
+    with Context(settings) as ctx:
+        return jobs.assemble_issue(ctx, ctx.issue(day), **options)
 
 
 def draft_path(settings: Settings, day: dt.date = DAY) -> Path:
@@ -26,7 +34,7 @@ def draft_path(settings: Settings, day: dt.date = DAY) -> Path:
 
 
 def test_sample_assembly_has_every_section_of_the_sample_issue(settings: Settings) -> None:
-    issue = jobs.assemble_issue(settings, DAY, sample=True)
+    issue = assemble_issue(settings, DAY, sample=True)
 
     assert Issue.load(draft_path(settings)) == issue
     assert issue.masthead.city == "Manchester, United Kingdom"
@@ -55,17 +63,17 @@ def test_sample_assembly_has_every_section_of_the_sample_issue(settings: Setting
 
 
 def test_reassembling_replaces_the_draft_and_keeps_the_number(settings: Settings) -> None:
-    first = jobs.assemble_issue(settings, DAY, sample=True)
+    first = assemble_issue(settings, DAY, sample=True)
     draft_path(settings).write_text("{}", encoding="utf-8")  # an editor's scribble
-    again = jobs.assemble_issue(settings, DAY, sample=True)
+    again = assemble_issue(settings, DAY, sample=True)
     assert again.number == first.number == 1
     assert Issue.load(draft_path(settings)) == again
     assert not list(draft_path(settings).parent.glob("*.partial"))
 
 
 def test_the_next_day_features_nothing_from_the_day_before(settings: Settings) -> None:
-    day_one = jobs.assemble_issue(settings, DAY, sample=True)
-    day_two = jobs.assemble_issue(settings, DAY + dt.timedelta(days=1), sample=True)
+    day_one = assemble_issue(settings, DAY, sample=True)
+    day_two = assemble_issue(settings, DAY + dt.timedelta(days=1), sample=True)
 
     assert not {t.url for t in day_one.tools} & {t.url for t in day_two.tools}
     assert not {r.url for r in day_one.reading} & {r.url for r in day_two.reading}
@@ -79,7 +87,7 @@ def test_the_next_day_features_nothing_from_the_day_before(settings: Settings) -
 def test_too_few_items_fails_in_one_line_and_writes_nothing(settings: Settings) -> None:
     strict = settings.model_copy(update={"min_items": 50})
     with pytest.raises(TooFewItems) as caught:
-        jobs.assemble_issue(strict, DAY, sample=True)
+        assemble_issue(strict, DAY, sample=True)
     message = str(caught.value)
     assert "\n" not in message
     assert "only 11 item(s)" in message
@@ -90,10 +98,10 @@ def test_too_few_items_fails_in_one_line_and_writes_nothing(settings: Settings) 
 
 
 def test_too_few_items_keeps_the_previous_draft(settings: Settings) -> None:
-    jobs.assemble_issue(settings, DAY, sample=True)
+    assemble_issue(settings, DAY, sample=True)
     before = draft_path(settings).read_bytes()
     with pytest.raises(TooFewItems):
-        jobs.assemble_issue(settings.model_copy(update={"min_items": 50}), DAY, sample=True)
+        assemble_issue(settings.model_copy(update={"min_items": 50}), DAY, sample=True)
     assert draft_path(settings).read_bytes() == before
 
 
@@ -111,7 +119,7 @@ def test_a_day_without_editorial_logs_info_not_a_warning(
         }
     )
     with caplog.at_level(logging.INFO):
-        issue = jobs.assemble_issue(offline, DAY)
+        issue = assemble_issue(offline, DAY)
 
     assert issue.lead is None
     editorial = [r for r in caplog.records if r.name == "pipeline.sources.editorial"]

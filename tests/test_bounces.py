@@ -12,14 +12,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
+from emails.errors import BadNotification
 from pipeline.cli import main
-from subscribers.feedback.notifications import (
-    BadNotification,
-    apply_notification,
-    parse_notification,
-)
+from subscribers.feedback.notifications import apply_notification, parse_notification
 from subscribers.store import schema
-from subscribers.store.roster import add_subscriber, open_store
+from subscribers.store.engine import open_store
+from subscribers.store.roster import add_subscriber
+from subscribers.store.states import SubscriberStatus
 from subscribers.tokens import make_token
 from tests.conftest import TEST_KEY, moto_server
 
@@ -44,7 +43,7 @@ def engine(store_url: str) -> Engine:
     return open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
 
 
-def subscriber(engine: Engine, email: str, status: str = schema.ACTIVE) -> int:
+def subscriber(engine: Engine, email: str, status: str = SubscriberStatus.ACTIVE) -> int:
     with engine.begin() as conn:
         return add_subscriber(conn, email, status=status)
 
@@ -65,19 +64,19 @@ def apply(engine: Engine, data: dict[str, Any]) -> None:
 def test_a_permanent_bounce_suppresses_whatever_the_case(engine: Engine) -> None:
     subscriber(engine, "gone@example.com")
     apply(engine, fixture("bounce-permanent.json"))  # says Gone@Example.com
-    assert row(engine, "gone@example.com").status == schema.BOUNCED
+    assert row(engine, "gone@example.com").status == SubscriberStatus.BOUNCED
 
 
 def test_configuration_set_events_are_read_too(engine: Engine) -> None:
     subscriber(engine, "nobody@example.com")
     apply(engine, fixture("event-bounce.json"))
-    assert row(engine, "nobody@example.com").status == schema.BOUNCED
+    assert row(engine, "nobody@example.com").status == SubscriberStatus.BOUNCED
 
 
 def test_a_complaint_suppresses_even_an_unsubscribed_address(engine: Engine) -> None:
-    subscriber(engine, "angry@example.com", schema.UNSUBSCRIBED)
+    subscriber(engine, "angry@example.com", SubscriberStatus.UNSUBSCRIBED)
     apply(engine, fixture("complaint.json"))
-    assert row(engine, "angry@example.com").status == schema.COMPLAINED
+    assert row(engine, "angry@example.com").status == SubscriberStatus.COMPLAINED
 
 
 def test_a_not_spam_report_is_not_a_complaint(engine: Engine) -> None:
@@ -85,23 +84,23 @@ def test_a_not_spam_report_is_not_a_complaint(engine: Engine) -> None:
     data = fixture("complaint.json")
     data["complaint"]["complaintFeedbackType"] = "not-spam"
     apply(engine, data)
-    assert row(engine, "angry@example.com").status == schema.ACTIVE
+    assert row(engine, "angry@example.com").status == SubscriberStatus.ACTIVE
 
 
 def test_transient_bounces_in_a_row_suppress_at_the_limit(engine: Engine) -> None:
     subscriber(engine, "full@example.com")
     for n in range(1, LIMIT):
         apply(engine, transient(n))
-        assert tuple(row(engine, "full@example.com")) == (schema.ACTIVE, n)
+        assert tuple(row(engine, "full@example.com")) == (SubscriberStatus.ACTIVE, n)
     apply(engine, transient(LIMIT))
-    assert row(engine, "full@example.com").status == schema.BOUNCED
+    assert row(engine, "full@example.com").status == SubscriberStatus.BOUNCED
 
 
 def test_undetermined_bounces_count_like_transient_ones(engine: Engine) -> None:
     subscriber(engine, "full@example.com")
     data = fixture("bounce-transient.json", bounceType="Undetermined")
     apply(engine, data)
-    assert tuple(row(engine, "full@example.com")) == (schema.ACTIVE, 1)
+    assert tuple(row(engine, "full@example.com")) == (SubscriberStatus.ACTIVE, 1)
 
 
 def test_a_delivery_breaks_the_run(engine: Engine) -> None:
@@ -109,24 +108,24 @@ def test_a_delivery_breaks_the_run(engine: Engine) -> None:
     apply(engine, transient(1))
     apply(engine, transient(2))
     apply(engine, fixture("delivery.json"))
-    assert tuple(row(engine, "full@example.com")) == (schema.ACTIVE, 0)
+    assert tuple(row(engine, "full@example.com")) == (SubscriberStatus.ACTIVE, 0)
     for n in range(3, 3 + LIMIT - 1):
         apply(engine, transient(n))
-    assert row(engine, "full@example.com").status == schema.ACTIVE
+    assert row(engine, "full@example.com").status == SubscriberStatus.ACTIVE
 
 
 def test_a_redelivered_notification_counts_once(engine: Engine) -> None:
     subscriber(engine, "full@example.com")
     for _ in range(LIMIT + 2):
         apply(engine, transient(1))  # the same feedback id, delivered again and again
-    assert tuple(row(engine, "full@example.com")) == (schema.ACTIVE, 1)
+    assert tuple(row(engine, "full@example.com")) == (SubscriberStatus.ACTIVE, 1)
 
 
 def test_unknown_addresses_are_ignored(engine: Engine) -> None:
     subscriber(engine, "someone@example.com")
     apply(engine, fixture("bounce-permanent.json"))
     apply(engine, transient(1, "stranger@example.com"))
-    assert row(engine, "someone@example.com").status == schema.ACTIVE
+    assert row(engine, "someone@example.com").status == SubscriberStatus.ACTIVE
 
 
 @pytest.mark.parametrize(
@@ -180,9 +179,9 @@ def test_bounces_command_drains_the_queue(
     result = CliRunner().invoke(main, ["bounces"])
     assert result.exit_code == 0, result.output + str(result.exception)
     assert "processed 3, suppressed 2, transient counted 1, unreadable 1" in result.output
-    assert row(engine, "gone@example.com").status == schema.BOUNCED
-    assert row(engine, "angry@example.com").status == schema.COMPLAINED
-    assert tuple(row(engine, "full@example.com")) == (schema.ACTIVE, 1)
+    assert row(engine, "gone@example.com").status == SubscriberStatus.BOUNCED
+    assert row(engine, "angry@example.com").status == SubscriberStatus.COMPLAINED
+    assert tuple(row(engine, "full@example.com")) == (SubscriberStatus.ACTIVE, 1)
 
     # Processed messages are gone; the unreadable one is left for the dead-letter queue.
     attributes = sqs.get_queue_attributes(
@@ -222,4 +221,4 @@ def test_the_unsubscribe_token_of_a_suppressed_address_cannot_reactivate(engine:
 
     with engine.begin() as conn:
         assert lifecycle.confirm(conn, sid) is lifecycle.Outcome.REFUSED
-    assert row(engine, "gone@example.com").status == schema.BOUNCED
+    assert row(engine, "gone@example.com").status == SubscriberStatus.BOUNCED

@@ -193,7 +193,7 @@ def test_reassembling_an_approved_draft_withdraws_the_approval(env_settings: Pat
 
 
 def test_a_subject_with_braces_is_no_template_for_ses(env_settings: Path) -> None:
-    from pipeline import jobs
+    from pipeline.context import Context
     from pipeline.settings import load_settings
 
     assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
@@ -202,7 +202,7 @@ def test_a_subject_with_braces_is_no_template_for_ses(env_settings: Path) -> Non
     issue["subject"] = "Templates {{view_url}} in the wild"
     draft.write_text(json.dumps(issue))
     assert invoke("render", "--date", DATE).exit_code == 0
-    settings = load_settings()
-    rendered = jobs.load_rendered(settings, jobs.load_issue(settings, dt.date(2026, 11, 27)))
+    with Context(load_settings()) as ctx:
+        rendered = ctx.issue(dt.date(2026, 11, 27)).rendered
     assert "{{" not in rendered.subject  # SES substitutes the subject too
     assert rendered.subject.replace("\u2060", "") == "Templates {{view_url}} in the wild"

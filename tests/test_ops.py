@@ -22,12 +22,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from emails.errors import EditionError, LockHeld
 from pipeline import logs
 from pipeline.cli import main
-from pipeline.scheduling import daily
+from pipeline.workspace import TEST_COPIES
 from subscribers.store import editions, ledger, locks
-from subscribers.store.roster import add_subscriber, open_store
+from subscribers.store.engine import open_store
+from subscribers.store.roster import add_subscriber
+from subscribers.store.states import DeliveryState, EditionState
 from tests.conftest import TEST_KEY
+from tests.store_helpers import force_state
 
 DATE = "2026-11-27"
 DAY = dt.date(2026, 11, 27)
@@ -94,7 +98,7 @@ def test_draft_sends_test_copies_to_editors_and_touches_no_ledger(
     result = invoke("draft", "--sample", "--date", DATE)
     assert result.exit_code == 0, result.stderr
     assert "Test copies sent: 2 of 2" in result.output
-    copies = sorted((env_settings / "outbox" / DATE / daily.TEST_COPIES_DIR).glob("*.eml"))
+    copies = sorted((env_settings / "outbox" / DATE / TEST_COPIES).glob("*.eml"))
     parsed = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in copies]
     assert sorted(m["To"].addresses[0].addr_spec for m in parsed) == [
         "Ed@example.com",
@@ -104,7 +108,7 @@ def test_draft_sends_test_copies_to_editors_and_touches_no_ledger(
     engine = open_store(f"sqlite:///{env_settings / 'morningpost.db'}")
     with engine.connect() as conn:
         assert sum(ledger.counts(conn, DAY).values()) == 0
-        assert editions.state(conn, DAY) == editions.DRAFT
+        assert editions.state(conn, DAY) == EditionState.DRAFT
 
 
 # --- the store lock ------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def test_a_lock_has_one_holder_until_it_expires(engine: Engine) -> None:
 def test_held_raises_lock_held_naming_the_owner_and_releases(engine: Engine) -> None:
     with (
         locks.held(engine, "issue:z", owner="host-a:1"),
-        pytest.raises(locks.LockHeld, match=r"issue:z is held by host-a:1 \(lease until"),
+        pytest.raises(LockHeld, match=r"issue:z is held by host-a:1 \(lease until"),
         locks.held(engine, "issue:z", owner="host-b:2"),
     ):
         pass
@@ -208,7 +212,7 @@ def test_two_runs_started_at_once_send_each_subscriber_one_copy(tmp_path: Path) 
     assert len(set(map(str, recipients))) == 5
     engine = open_store(f"sqlite:///{data / 'morningpost.db'}")
     with engine.connect() as conn:
-        assert ledger.counts(conn, DAY)[ledger.SENT] == 5
+        assert ledger.counts(conn, DAY)[DeliveryState.SENT] == 5
 
 
 # --- the long-running scheduler as a real process ------------------------------------------
@@ -251,7 +255,7 @@ def test_schedule_stops_cleanly_on_sigterm_mid_send_with_an_exact_ledger(tmp_pat
 
     def some_sent() -> bool:
         with engine.connect() as conn:
-            return ledger.counts(conn, today)[ledger.SENT] >= 10
+            return ledger.counts(conn, today)[DeliveryState.SENT] >= 10
 
     try:
         _wait_for(some_sent, 60, "the send to begin")
@@ -270,8 +274,8 @@ def test_schedule_stops_cleanly_on_sigterm_mid_send_with_an_exact_ledger(tmp_pat
     with engine.connect() as conn:
         counts = ledger.counts(conn, today)
     files = list((data / "outbox" / today.isoformat()).glob("*.eml"))
-    assert counts[ledger.SENDING] == 0, counts  # no unknowns: calls in flight were recorded
-    assert counts[ledger.SENT] == len(files) < READERS, counts
+    assert counts[DeliveryState.SENDING] == 0, counts  # no unknowns: calls in flight were recorded
+    assert counts[DeliveryState.SENT] == len(files) < READERS, counts
     # A re-run sends exactly what is missing.
     rerun = subprocess.run(
         [str(Path(sys.executable).with_name("morningpost")), "run", "--sample"],
@@ -284,7 +288,7 @@ def test_schedule_stops_cleanly_on_sigterm_mid_send_with_an_exact_ledger(tmp_pat
     files = list((data / "outbox" / today.isoformat()).glob("*.eml"))
     assert len(files) == READERS
     with engine.connect() as conn:
-        assert ledger.counts(conn, today)[ledger.SENT] == READERS
+        assert ledger.counts(conn, today)[DeliveryState.SENT] == READERS
 
 
 # --- issue numbers -------------------------------------------------------------------------
@@ -297,7 +301,7 @@ def _number(engine: Engine, day: dt.date) -> int:
 
 def _set(engine: Engine, day: dt.date, state: str) -> None:
     with engine.begin() as conn:
-        editions.set_state(conn, day, state)
+        force_state(conn, day, state)
 
 
 D = dt.date(2026, 3, 2)
@@ -306,7 +310,7 @@ NEXT = D + dt.timedelta(days=1)
 
 def test_numbers_follow_the_last_issue_sent_and_reassembly_keeps_them(engine: Engine) -> None:
     assert _number(engine, D - dt.timedelta(days=1)) == 1
-    _set(engine, D - dt.timedelta(days=1), editions.SENT)
+    _set(engine, D - dt.timedelta(days=1), EditionState.SENT)
     assert _number(engine, D) == 2
     assert _number(engine, D) == 2  # re-assembled: same number
 
@@ -314,12 +318,12 @@ def test_numbers_follow_the_last_issue_sent_and_reassembly_keeps_them(engine: En
 def test_an_unsent_draft_gives_its_number_to_the_next_day(engine: Engine) -> None:
     for n, day in enumerate([D - dt.timedelta(days=2), D - dt.timedelta(days=1)], start=1):
         assert _number(engine, day) == n
-        _set(engine, day, editions.SENT)
+        _set(engine, day, EditionState.SENT)
     assert _number(engine, D) == 3  # drafted, never approved, cut-off passed
     assert _number(engine, NEXT) == 3  # the next issue readers get is still #3
     with engine.begin() as conn:
         assert editions.state(conn, D) is None  # D's record gave the number up
-        with pytest.raises(editions.EditionError, match="now belongs to the issue of 2026-03-03"):
+        with pytest.raises(EditionError, match="now belongs to the issue of 2026-03-03"):
             editions.ensure(conn, D, 3)  # sending D's stale draft fails in one clear line
     assert _number(engine, D) == 4  # re-assembled D: a fresh number, no collision
 
@@ -331,7 +335,7 @@ def test_a_later_drafts_number_is_never_taken(engine: Engine) -> None:
 
 def test_a_number_that_went_out_is_never_reused(engine: Engine) -> None:
     assert _number(engine, D) == 1
-    _set(engine, D, editions.SENDING)  # some readers have #1
+    _set(engine, D, EditionState.SENDING)  # some readers have #1
     assert _number(engine, NEXT) == 2
 
 
@@ -344,7 +348,7 @@ def _replay(engine: Engine, plan: list[tuple[int, bool]]) -> dict[dt.date, int]:
         if day in sent:
             assert number == sent[day]  # a sent issue keeps its number for good
         elif send:
-            _set(engine, day, editions.SENT)
+            _set(engine, day, EditionState.SENT)
             sent[day] = number
     return sent
 

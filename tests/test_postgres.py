@@ -23,8 +23,10 @@ from sqlalchemy import Engine, inspect, select
 from subscribers import lifecycle
 from subscribers.csvio import export_csv, import_csv
 from subscribers.store import editions, ledger, schema
+from subscribers.store.engine import open_store
 from subscribers.store.migrations import MIGRATIONS, schema_migrations
-from subscribers.store.roster import add_subscriber, count, get_subscriber, iter_active, open_store
+from subscribers.store.roster import add_subscriber, count, get_subscriber, iter_active
+from subscribers.store.states import SubscriberStatus
 from tests.test_cli import ACTIVE_DEMO_SUBSCRIBERS, DATE, _outbox, invoke
 
 DAY = dt.date(2026, 11, 27)
@@ -78,7 +80,7 @@ def test_two_engines_claiming_at_once_never_both_claim(store_url: str) -> None:
         conn.execute(  # a few left since the list was read: skipped, by whoever gets them
             schema.subscribers.update()
             .where(schema.subscribers.c.id.in_(ids[::10]))
-            .values(status=schema.UNSUBSCRIBED)
+            .values(status=SubscriberStatus.UNSUBSCRIBED)
         )
     chunks = [ids[i : i + 30] for i in range(0, len(ids), 30)]
     barrier = threading.Barrier(2, timeout=30)
@@ -123,7 +125,7 @@ def test_a_few_thousand_rows_import_and_export_alike(store_url: str) -> None:
     report = import_csv(engine, io.StringIO("email,name,status\n" + "\n".join(rows)))
     assert (report.imported, [line for line, _ in report.skipped]) == (2999, [1236])
     with engine.connect() as conn:
-        assert (count(conn), count(conn, schema.UNSUBSCRIBED)) == (2999, 1)
+        assert (count(conn), count(conn, SubscriberStatus.UNSUBSCRIBED)) == (2999, 1)
     assert len(list(iter_active(engine, batch_size=700))) == 2998
     out = io.StringIO()
     assert export_csv(engine, out) == 2999
@@ -146,7 +148,7 @@ def test_a_subscriber_lifecycle(store_url: str) -> None:
         subscriber = get_subscriber(conn, first.subscriber_id)
     assert back.subscriber_id == first.subscriber_id
     assert subscriber is not None
-    assert subscriber.status == schema.PENDING
+    assert subscriber.status == SubscriberStatus.PENDING
 
 
 def test_run_sample_on_postgres_sends_each_reader_once(

@@ -37,11 +37,14 @@ from emails.preview.app import (
     stop_streams,
 )
 from emails.preview.checks import spamassassin_path
-from emails.render import RenderedEmail, render_email
+from emails.render import render_email
+from emails.rendered import RenderedEmail
 from pipeline.commands.preview import preview_config
+from pipeline.context import Context
 from pipeline.settings import Settings
 from subscribers.store import editions
-from subscribers.store.roster import open_store
+from subscribers.store.engine import open_store
+from subscribers.store.states import EditionState
 from tests.conftest import TEST_KEY
 from tests.helpers_preview import ARTIFACTS, launch, require_chromium, serving
 
@@ -126,7 +129,7 @@ def email_frames(page: Page) -> dict[int, FrameLocator]:
 def test_an_editor_previews_edits_breaks_fixes_and_approves(
     browser: Browser, wired: Settings, templates: Path
 ) -> None:
-    config = preview_config(wired, DATE, sample=True)
+    config = preview_config(Context(wired), DATE, sample=True)
     config = replace(config, render=compiling(templates, config.render), template_dirs=(templates,))
     with serving(create_preview_app(config)) as base:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -169,7 +172,7 @@ def test_an_editor_previews_edits_breaks_fixes_and_approves(
         finally:
             page.close()
     with open_store(wired.store_url).connect() as conn:
-        assert editions.state(conn, DATE) == editions.APPROVED
+        assert editions.state(conn, DATE) == EditionState.APPROVED
     html = (wired.data_dir / "issues" / DATE.isoformat() / "email.html").read_text()
     assert SECOND_TITLE in html  # what was approved is on disk, ready to send
 

@@ -15,16 +15,16 @@ from hypothesis import strategies as st
 from emails import render as render_module
 from emails.errors import RenderError
 from emails.issue import Issue, Weather
-from emails.personalise import PLACEHOLDERS, greeting_for, personalise
+from emails.personalise import greeting_for, personalise
 from emails.plaintext import References, html_to_text
 from emails.render import (
-    RenderedEmail,
     long_date,
     render_email,
     render_web,
     text_direction,
     weather_line,
 )
+from emails.rendered import PLACEHOLDERS, RenderedEmail
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"

@@ -11,12 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.scheduling import daily, scheduler
-from pipeline.scheduling.clock import ManualClock
+from pipeline.context import Context
+from pipeline.scheduling import scheduler
 from pipeline.scheduling.scheduler import DailyTimes, Scheduler, local_instant
 from pipeline.settings import Settings
+from pipeline.workspace import TEST_COPIES
 from subscribers.store import editions
-from subscribers.store.roster import open_store
+from subscribers.store.engine import open_store
+from subscribers.store.states import EditionState
+from tests.clocks import ManualClock, run_until
 from tests.conftest import TEST_KEY
 
 LONDON = ZoneInfo("Europe/London")
@@ -48,12 +51,12 @@ class FakeSteps:
     def draft(self, date: dt.date) -> None:
         self._maybe_fail("draft")
         self.calls.append(("draft", date, self.clock.now()))
-        self.states[date] = editions.DRAFT
+        self.states[date] = EditionState.DRAFT
 
     def send(self, date: dt.date) -> bool:
         self._maybe_fail("send")
         self.calls.append(("send", date, self.clock.now()))
-        self.states[date] = editions.SENT
+        self.states[date] = EditionState.SENT
         return True
 
     def when(self, step: str) -> list[dt.datetime]:
@@ -124,7 +127,7 @@ def test_times_must_be_in_order() -> None:
 
 def test_draft_then_send_once_each() -> None:
     runner, steps, _ = make(utc(2026, 11, 26, 23))
-    runner.run_until(utc(2026, 11, 27, 23))
+    run_until(runner, utc(2026, 11, 27, 23))
     assert [name for name, _, _ in steps.calls] == ["draft", "send"]
     day = dt.date(2026, 11, 27)
     assert {d for _, d, _ in steps.calls} == {day}
@@ -134,7 +137,7 @@ def test_draft_then_send_once_each() -> None:
 
 def test_nothing_before_the_draft_time() -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 0))
-    runner.run_until(utc(2026, 11, 27, 4, 59))
+    run_until(runner, utc(2026, 11, 27, 4, 59))
     assert steps.calls == []
 
 
@@ -143,7 +146,7 @@ def test_approval_required_and_missing_gives_up_at_the_cutoff_with_one_line(
 ) -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 4), approval=True)
     with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
-        runner.run_until(utc(2026, 11, 27, 23))
+        run_until(runner, utc(2026, 11, 27, 23))
     assert [name for name, _, _ in steps.calls] == ["draft"]
     gave_up = [r for r in caplog.records if r.getMessage().startswith("gave up")]
     assert len(gave_up) == 1
@@ -155,19 +158,19 @@ def test_approval_required_and_missing_gives_up_at_the_cutoff_with_one_line(
 
 def test_approval_that_arrives_late_sends_at_the_next_tick() -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 4), approval=True)
-    runner.run_until(utc(2026, 11, 27, 8))
+    run_until(runner, utc(2026, 11, 27, 8))
     assert [name for name, _, _ in steps.calls] == ["draft"]
-    steps.states[dt.date(2026, 11, 27)] = editions.APPROVED
-    runner.run_until(utc(2026, 11, 27, 12))
+    steps.states[dt.date(2026, 11, 27)] = EditionState.APPROVED
+    run_until(runner, utc(2026, 11, 27, 12))
     assert [name for name, _, _ in steps.calls] == ["draft", "send"]
     assert_on_time(steps.when("send")[0], utc(2026, 11, 27, 8))
 
 
 def test_approved_before_send_time_sends_at_send_time() -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 4), approval=True)
-    runner.run_until(utc(2026, 11, 27, 6))
-    steps.states[dt.date(2026, 11, 27)] = editions.APPROVED
-    runner.run_until(utc(2026, 11, 27, 12))
+    run_until(runner, utc(2026, 11, 27, 6))
+    steps.states[dt.date(2026, 11, 27)] = EditionState.APPROVED
+    run_until(runner, utc(2026, 11, 27, 12))
     assert_on_time(steps.when("send")[0], utc(2026, 11, 27, 6, 30))
 
 
@@ -176,30 +179,30 @@ def test_started_after_the_cutoff_neither_drafts_nor_sends(
 ) -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 11))
     with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
-        runner.run_until(utc(2026, 11, 27, 23))
+        run_until(runner, utc(2026, 11, 27, 23))
     assert steps.calls == []
     assert sum(r.getMessage().startswith("gave up") for r in caplog.records) == 1
 
 
 def test_started_late_but_before_the_cutoff_catches_up() -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 7))
-    runner.run_until(utc(2026, 11, 27, 8))
+    run_until(runner, utc(2026, 11, 27, 8))
     assert [name for name, _, _ in steps.calls] == ["draft", "send"]
     assert_on_time(steps.when("send")[0], utc(2026, 11, 27, 7))
 
 
 def test_an_issue_already_sent_is_left_alone() -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 4))
-    steps.states[dt.date(2026, 11, 27)] = editions.SENT
-    runner.run_until(utc(2026, 11, 27, 23))
+    steps.states[dt.date(2026, 11, 27)] = EditionState.SENT
+    run_until(runner, utc(2026, 11, 27, 23))
     assert steps.calls == []
 
 
 def test_a_paused_send_is_not_resumed_automatically(caplog: pytest.LogCaptureFixture) -> None:
     runner, steps, _ = make(utc(2026, 11, 27, 6))
-    steps.states[dt.date(2026, 11, 27)] = editions.PAUSED
+    steps.states[dt.date(2026, 11, 27)] = EditionState.PAUSED
     with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
-        runner.run_until(utc(2026, 11, 27, 23))
+        run_until(runner, utc(2026, 11, 27, 23))
     assert steps.calls == []
     assert sum("paused" in r.getMessage() for r in caplog.records) == 1
 
@@ -210,7 +213,7 @@ def test_a_job_that_raises_is_logged_and_retried_next_tick(
     runner, steps, _ = make(utc(2026, 11, 27, 4))
     steps.fail_next = {"draft": 2, "send": 1}
     with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
-        runner.run_until(utc(2026, 11, 27, 12))
+        run_until(runner, utc(2026, 11, 27, 12))
     assert [name for name, _, _ in steps.calls] == ["draft", "send"]
     assert_on_time(steps.when("draft")[0], utc(2026, 11, 27, 5) + 2 * TICK)
     assert_on_time(steps.when("send")[0], utc(2026, 11, 27, 6, 30) + TICK)
@@ -221,7 +224,7 @@ def test_a_job_that_raises_is_logged_and_retried_next_tick(
 
 def test_each_day_gets_its_own_issue() -> None:
     runner, steps, _ = make(utc(2026, 11, 26, 12))
-    runner.run_until(utc(2026, 11, 30, 12))
+    run_until(runner, utc(2026, 11, 30, 12))
     days = [d for name, d, _ in steps.calls if name == "send"]
     assert days == [dt.date(2026, 11, d) for d in (27, 28, 29, 30)]
 
@@ -229,7 +232,7 @@ def test_each_day_gets_its_own_issue() -> None:
 def test_stop_ends_the_loop() -> None:
     runner, steps, clock = make(utc(2026, 11, 27, 4))
     runner.stop.set()
-    runner.run_until(utc(2026, 11, 27, 12))
+    run_until(runner, utc(2026, 11, 27, 12))
     assert steps.calls == []
     assert clock.now() == utc(2026, 11, 27, 4)
 
@@ -256,7 +259,7 @@ def test_dst_change_keeps_the_local_time(
     start: dt.datetime, expected_drafts: list[dt.datetime]
 ) -> None:
     runner, steps, _ = make(start)
-    runner.run_until(start + dt.timedelta(days=3))
+    run_until(runner, start + dt.timedelta(days=3))
     drafts = steps.when("draft")
     assert len(drafts) == len(expected_drafts)
     for actual, due in zip(drafts, expected_drafts, strict=True):
@@ -280,7 +283,7 @@ def test_times_in_the_spring_gap_or_autumn_overlap_run_once_a_day(
 ) -> None:
     # `schedule` 1.2.2's .at("01:30", tz) ran at 00:30 and 01:30 the day after the change.
     runner, steps, _ = make(start, times=(dt.time(1, 30), dt.time(1, 45), dt.time(3)))
-    runner.run_until(start + dt.timedelta(days=4))
+    run_until(runner, start + dt.timedelta(days=4))
     drafts = steps.when("draft")
     assert [d.astimezone(LONDON).strftime("%H:%M %Z") for d in drafts] == expected
     assert len(steps.when("send")) == 4
@@ -298,18 +301,18 @@ def test_real_steps_draft_test_copy_approve_send(tmp_path: Path) -> None:
         editors=["editor@example.com", "not an address"],
     )
     clock = ManualClock(utc(2026, 11, 27, 4, 59))
-    runner = scheduler.build(settings, sample=True, clock=clock)
+    runner = scheduler.build(Context(settings), sample=True, clock=clock)
     day = dt.date(2026, 11, 27)
-    runner.run_until(utc(2026, 11, 27, 7))
-    copies = list((data / "outbox" / "2026-11-27" / daily.TEST_COPIES_DIR).glob("*.eml"))
+    run_until(runner, utc(2026, 11, 27, 7))
+    copies = list((data / "outbox" / "2026-11-27" / TEST_COPIES).glob("*.eml"))
     assert len(copies) == 1
     assert b"editor@example.com" in copies[0].read_bytes()
     assert not list((data / "outbox" / "2026-11-27").glob("*.eml"))  # not approved: none sent
     engine = open_store(settings.store_url)
     with engine.begin() as conn:
-        assert editions.state(conn, day) == editions.DRAFT
+        assert editions.state(conn, day) == EditionState.DRAFT
         editions.approve(conn, day, by="ed")
-    runner.run_until(utc(2026, 11, 27, 8))
+    run_until(runner, utc(2026, 11, 27, 8))
     assert len(list((data / "outbox" / "2026-11-27").glob("*.eml"))) == 5
     with engine.connect() as conn:
-        assert editions.state(conn, day) == editions.SENT
+        assert editions.state(conn, day) == EditionState.SENT

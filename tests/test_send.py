@@ -12,24 +12,27 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 
-from emails.errors import TransportError
-from emails.issue import Issue
-from emails.message import Campaign, Recipient
-from emails.render import render_email
-from emails.transports.base import (
+from emails.errors import (
     DeliveryUnknown,
-    Outcome,
     SendingBlocked,
     TemporaryFailure,
     Throttled,
-    send_each,
+    TransportError,
 )
-from pipeline.sending.engine import Mailing, SendOptions, SendReport, message_for, send_issue
+from emails.issue import Issue
+from emails.message import Campaign, Recipient
+from emails.render import render_email
+from emails.transports.base import Outcome, send_each
+from pipeline.sending.engine import SendOptions, SendReport, send_issue
+from pipeline.sending.mailing import Mailing, message_for
 from pipeline.sending.progress import LogProgress
 from pipeline.sending.ratelimit import TokenBucket, backoff_delay
 from subscribers.store import editions, ledger, schema
-from subscribers.store.roster import Subscriber, add_subscriber, open_store
+from subscribers.store.engine import open_store
+from subscribers.store.roster import Subscriber, add_subscriber
+from subscribers.store.states import DeliveryState, EditionState, SubscriberStatus
 from subscribers.tokens import read_token
+from tests.store_helpers import claim
 
 FIXTURE = Path(__file__).parent / "fixtures" / "issue.json"
 DAY = dt.date(2026, 2, 25)
@@ -116,7 +119,7 @@ def engine(store_url: str) -> Engine:
         editions.ensure(conn, DAY, 28)
         for name in ("a", "b", "c"):
             add_subscriber(conn, f"{name}@example.com", name=name.upper())
-        add_subscriber(conn, "gone@example.com", status=schema.UNSUBSCRIBED)
+        add_subscriber(conn, "gone@example.com", status=SubscriberStatus.UNSUBSCRIBED)
     return engine
 
 
@@ -157,8 +160,8 @@ def test_each_active_subscriber_once_and_rerun_sends_nothing(
     second = RecordingTransport()
     again = send_issue(engine, second, mailing, options=FAST)
     assert (second.sent, again.delivered, again.already) == ([], 0, 3)
-    assert _edition_state(engine) == editions.SENT
-    assert set(_states(engine).values()) == {ledger.SENT}
+    assert _edition_state(engine) == EditionState.SENT
+    assert set(_states(engine).values()) == {DeliveryState.SENT}
 
 
 def test_a_refused_recipient_fails_alone_and_is_retried_next_run(
@@ -169,14 +172,16 @@ def test_a_refused_recipient_fails_alone_and_is_retried_next_run(
     assert (report.delivered, report.failed) == (2, 1)
     with engine.connect() as conn:
         error = conn.scalar(
-            select(schema.deliveries.c.last_error).where(schema.deliveries.c.state == ledger.FAILED)
+            select(schema.deliveries.c.last_error).where(
+                schema.deliveries.c.state == DeliveryState.FAILED
+            )
         )
     assert error == "MessageRejected: b@example.com refused"
-    assert _edition_state(engine) == editions.SENDING
+    assert _edition_state(engine) == EditionState.SENDING
     retry = RecordingTransport()
     send_issue(engine, retry, mailing, options=FAST)
     assert retry.recipients() == ["b@example.com"]
-    assert _edition_state(engine) == editions.SENT
+    assert _edition_state(engine) == EditionState.SENT
 
 
 def test_a_whole_call_refused_for_one_address_is_halved_until_it_fails_alone(
@@ -192,14 +197,14 @@ def test_a_whole_call_refused_for_one_address_is_halved_until_it_fails_alone(
     report = send_issue(engine, transport, mailing, options=SendOptions(concurrency=1))
     assert sorted(transport.recipients()) == ["a@example.com", "c@example.com"]
     assert (report.delivered, report.failed, report.paused) == (2, 1, None)
-    assert _states(engine)["b@example.com"] == ledger.FAILED
+    assert _states(engine)["b@example.com"] == DeliveryState.FAILED
 
 
 def test_a_delivery_left_in_flight_is_not_resent_unless_asked(
     engine: Engine, mailing: Mailing
 ) -> None:
     with engine.begin() as conn:
-        ledger.claim(conn, DAY, 1)  # a crash after this: the message may have left
+        claim(conn, DAY, 1)  # a crash after this: the message may have left
     transport = RecordingTransport()
     report = send_issue(engine, transport, mailing, options=FAST)
     assert "a@example.com" not in transport.recipients()
@@ -217,7 +222,7 @@ def test_unsubscribed_before_the_send_gets_nothing(engine: Engine, mailing: Mail
         conn.execute(
             update(schema.subscribers)
             .where(schema.subscribers.c.email == "c@example.com")
-            .values(status=schema.UNSUBSCRIBED)
+            .values(status=SubscriberStatus.UNSUBSCRIBED)
         )
     transport = RecordingTransport()
     send_issue(engine, transport, mailing, options=FAST)
@@ -232,15 +237,15 @@ def test_unsubscribed_mid_send_is_skipped(engine: Engine, mailing: Mailing) -> N
                 conn.execute(
                     update(schema.subscribers)
                     .where(schema.subscribers.c.email == "c@example.com")
-                    .values(status=schema.UNSUBSCRIBED)
+                    .values(status=SubscriberStatus.UNSUBSCRIBED)
                 )
 
     transport = RecordingTransport(batch_size=1, before=unsubscribe_c)
     report = send_issue(engine, transport, mailing, options=SendOptions(concurrency=1))
     assert sorted(transport.recipients()) == ["a@example.com", "b@example.com"]
     assert (report.delivered, report.skipped) == (2, 1)
-    assert _states(engine)["c@example.com"] == ledger.SKIPPED
-    assert _edition_state(engine) == editions.SENT
+    assert _states(engine)["c@example.com"] == DeliveryState.SKIPPED
+    assert _edition_state(engine) == EditionState.SENT
 
 
 def test_throttling_and_server_errors_are_retried_not_failed(
@@ -264,7 +269,7 @@ def test_retries_that_run_out_fail_the_batch(engine: Engine, mailing: Mailing) -
     options = SendOptions(concurrency=1, max_attempts=3, backoff_base=0.001)
     report = send_issue(engine, transport, mailing, options=options)
     assert (report.delivered, report.failed, transport.calls) == (0, 3, 3)
-    assert set(_states(engine).values()) == {ledger.FAILED}
+    assert set(_states(engine).values()) == {DeliveryState.FAILED}
 
 
 def test_per_entry_transient_failures_are_retried_alone(engine: Engine, mailing: Mailing) -> None:
@@ -307,15 +312,15 @@ def test_consecutive_errors_pause_the_send_and_a_rerun_resumes(
     assert "4 errors in a row" in report.paused
     assert "InternalFailure" in report.paused
     assert broken.calls <= 4 + 2  # the streak trips; threads in flight finish their call
-    assert _edition_state(engine) == editions.PAUSED
+    assert _edition_state(engine) == EditionState.PAUSED
     # Nothing is left unknown: a refused call was certainly not sent.
-    assert ledger.SENDING not in _states(engine).values()
+    assert DeliveryState.SENDING not in _states(engine).values()
     assert report.unknown == 0
     fixed = RecordingTransport()
     resumed = send_issue(engine, fixed, mailing, options=FAST)
     assert sorted(fixed.recipients()) == ["a@example.com", "b@example.com", "c@example.com"]
     assert resumed.paused is None
-    assert _edition_state(engine) == editions.SENT
+    assert _edition_state(engine) == EditionState.SENT
 
 
 def test_a_blocked_account_pauses_at_once(engine: Engine, mailing: Mailing) -> None:
@@ -323,8 +328,8 @@ def test_a_blocked_account_pauses_at_once(engine: Engine, mailing: Mailing) -> N
     report = send_issue(engine, blocked, mailing, options=SendOptions(concurrency=1))
     assert report.paused == "SES refuses to send (AccountSuspended)"
     assert blocked.calls == 1
-    assert _edition_state(engine) == editions.PAUSED
-    assert set(_states(engine).values()) <= {ledger.PENDING}
+    assert _edition_state(engine) == EditionState.PAUSED
+    assert set(_states(engine).values()) <= {DeliveryState.PENDING}
 
 
 def test_an_unanswered_call_leaves_its_rows_unknown(engine: Engine, mailing: Mailing) -> None:
@@ -335,7 +340,10 @@ def test_an_unanswered_call_leaves_its_rows_unknown(engine: Engine, mailing: Mai
     assert (report.delivered, report.unknown) == (1, 2)
     assert sorted(transport.recipients()) == ["c@example.com"]
     states = _states(engine)
-    assert (states["a@example.com"], states["b@example.com"]) == (ledger.SENDING, ledger.SENDING)
+    assert (states["a@example.com"], states["b@example.com"]) == (
+        DeliveryState.SENDING,
+        DeliveryState.SENDING,
+    )
 
 
 def test_a_stop_request_drains_without_sending_more(engine: Engine, mailing: Mailing) -> None:
@@ -345,8 +353,8 @@ def test_a_stop_request_drains_without_sending_more(engine: Engine, mailing: Mai
     assert len(transport.sent) == 1  # the call in flight finished and was recorded
     assert report.interrupted
     assert report.paused is None
-    assert sorted(_states(engine).values()) == [ledger.SENT]
-    assert _edition_state(engine) == editions.SENDING
+    assert sorted(_states(engine).values()) == [DeliveryState.SENT]
+    assert _edition_state(engine) == EditionState.SENDING
 
 
 def test_dry_run_touches_neither_transport_nor_ledger(engine: Engine, mailing: Mailing) -> None:
@@ -355,7 +363,7 @@ def test_dry_run_touches_neither_transport_nor_ledger(engine: Engine, mailing: M
     assert (report.delivered, transport.sent, transport.calls) == (3, [], 0)
     with engine.connect() as conn:
         assert sum(ledger.counts(conn, DAY).values()) == 0
-    assert _edition_state(engine) == editions.DRAFT
+    assert _edition_state(engine) == EditionState.DRAFT
 
 
 def test_claim_batch_claims_once_and_skips_the_inactive(engine: Engine) -> None:

@@ -21,10 +21,15 @@ from sqlalchemy import Engine, select
 
 from emails.issue import Issue
 from emails.render import render_email
-from pipeline import jobs, paths
+from pipeline import jobs
+from pipeline.context import Context
+from pipeline.sending.engine import SendReport
 from pipeline.settings import Settings
-from subscribers.store import editions, ledger, schema
-from subscribers.store.roster import now, open_store
+from pipeline.workspace import EMAIL_HTML, EMAIL_TXT, ISSUE_JSON, DataDir
+from subscribers.store import editions, schema
+from subscribers.store.engine import open_store
+from subscribers.store.roster import now
+from subscribers.store.states import DeliveryState, EditionState, SubscriberStatus
 from subscribers.tokens import read_token
 from tests.conftest import TEST_KEY
 from tests.fake_ses import FakeSes
@@ -47,7 +52,7 @@ def add_readers(engine: Engine, count: int, *, first: int = 0) -> None:
             "email": _address(i),
             "email_key": _address(i),
             "name": TRICKY if i == first else f"Reader {i}",
-            "status": schema.ACTIVE,
+            "status": SubscriberStatus.ACTIVE,
             "source": "test",
             "created_at": stamp,
             "updated_at": stamp,
@@ -58,14 +63,19 @@ def add_readers(engine: Engine, count: int, *, first: int = 0) -> None:
         conn.execute(schema.subscribers.insert(), rows)
 
 
+def send(settings: Settings, engine: Engine) -> SendReport:
+    ctx = Context(settings, engine=engine)
+    return jobs.send(ctx, ctx.issue(DAY))
+
+
 def publish_issue(data_dir: Path) -> None:
     """Put the fixture issue, rendered, where ``send`` looks for it."""
-    folder = paths.issue_dir(data_dir, DAY)
+    folder = DataDir(data_dir).issues / DAY.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(FIXTURE, folder / paths.ISSUE_JSON)
+    shutil.copy(FIXTURE, folder / ISSUE_JSON)
     rendered = render_email(Issue.load(FIXTURE), postal_address="1 Example St")
-    (folder / paths.EMAIL_HTML).write_text(rendered.html, encoding="utf-8")
-    (folder / paths.EMAIL_TXT).write_text(rendered.text, encoding="utf-8")
+    (folder / EMAIL_HTML).write_text(rendered.html, encoding="utf-8")
+    (folder / EMAIL_TXT).write_text(rendered.text, encoding="utf-8")
 
 
 @pytest.fixture
@@ -107,7 +117,7 @@ def test_bulk_send_reaches_everyone_once_with_their_own_content(
     add_readers(engine, 260)
     fake = _fake(monkeypatch, latency=0.01, quota=2000)
     try:
-        report = jobs.send(settings, DAY, engine=engine)
+        report = send(settings, engine)
     finally:
         fake.stop()
     assert (report.delivered, report.failed, report.unknown) == (260, 0, 0)
@@ -138,10 +148,10 @@ def test_bulk_send_reaches_everyone_once_with_their_own_content(
     )
 
     recorded = _ledger(engine)
-    assert {state for state, _, _ in recorded.values()} == {ledger.SENT}
+    assert {state for state, _, _ in recorded.values()} == {DeliveryState.SENT}
     assert recorded[1][1] == tricky.message_id
     with engine.connect() as conn:
-        assert editions.state(conn, DAY) == editions.SENT
+        assert editions.state(conn, DAY) == EditionState.SENT
 
 
 def test_throttling_never_drops_a_message(
@@ -152,7 +162,7 @@ def test_throttling_never_drops_a_message(
     fake = _fake(monkeypatch, latency=0.005, quota=200)
     # We claim 2,000/s; the account allows 200/s: SES answers 429 until we slow down.
     try:
-        report = jobs.send(settings.model_copy(update={"max_send_rate": 2000}), DAY, engine=engine)
+        report = send(settings.model_copy(update={"max_send_rate": 2000}), engine)
     finally:
         fake.stop()
     assert fake.stats["throttled"] > 0
@@ -168,7 +178,7 @@ def test_server_errors_and_transient_entries_are_retried_exactly_once(
     add_readers(engine, 400)
     fake = _fake(monkeypatch, fault_rate=0.25, transient_rate=0.1, seed=7)
     try:
-        report = jobs.send(settings.model_copy(update={"max_send_rate": 5000}), DAY, engine=engine)
+        report = send(settings.model_copy(update={"max_send_rate": 5000}), engine)
     finally:
         fake.stop()
     assert fake.stats["faults"] > 0
@@ -184,13 +194,13 @@ def test_a_rejected_address_fails_alone_with_the_reason(
     add_readers(engine, 120)
     fake = _fake(monkeypatch, reject=[_address(42)])
     try:
-        report = jobs.send(settings.model_copy(update={"max_send_rate": 5000}), DAY, engine=engine)
+        report = send(settings.model_copy(update={"max_send_rate": 5000}), engine)
     finally:
         fake.stop()
     assert (report.delivered, report.failed) == (119, 1)
     assert _address(42) not in fake.recipients()
     state, message_id, error = _ledger(engine)[43]
-    assert (state, message_id) == (ledger.FAILED, None)
+    assert (state, message_id) == (DeliveryState.FAILED, None)
     assert error is not None
     assert "MESSAGE_REJECTED" in error
     assert _address(42) in error
@@ -203,7 +213,7 @@ def test_the_rate_comes_from_get_account_when_unset(
     add_readers(engine, 200)
     fake = _fake(monkeypatch, quota=300)
     try:
-        report = jobs.send(settings, DAY, engine=engine)
+        report = send(settings, engine)
     finally:
         fake.stop()
     # 200 recipients at 300/s with a 60-token burst: at least 140/300 s, and no 429s.
@@ -272,8 +282,12 @@ def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
         fake.wait_for(lambda f: f.inflight == 0, timeout=30)  # the dead client's calls end
 
         by_id = _ledger(engine)
-        unknown = {_address(i - 1) for i, (state, _, _) in by_id.items() if state == ledger.SENDING}
-        sent = {_address(i - 1) for i, (state, _, _) in by_id.items() if state == ledger.SENT}
+        unknown = {
+            _address(i - 1) for i, (state, _, _) in by_id.items() if state == DeliveryState.SENDING
+        }
+        sent = {
+            _address(i - 1) for i, (state, _, _) in by_id.items() if state == DeliveryState.SENT
+        }
         got = fake.recipients()
         assert 0 < len(got) < total  # killed mid-send, really
         assert len(unknown) <= concurrency * batch
@@ -305,4 +319,4 @@ def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
         got = fake.recipients()
     assert set(got) == everyone  # now nobody is missing
     assert {a for a, n in got.items() if n > 1} <= unknown  # doubles only among the unknowns
-    assert {state for state, _, _ in _ledger(engine).values()} == {ledger.SENT}
+    assert {state for state, _, _ in _ledger(engine).values()} == {DeliveryState.SENT}

@@ -21,15 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 
-from subscribers.feedback.sns import (
-    SnsVerifier,
-    Unverified,
-    is_cert_url,
-    is_sns_url,
-    string_to_sign,
-)
-from subscribers.store import schema
+from emails.errors import Unverified
+from subscribers.feedback.sns import SnsVerifier, is_cert_url, is_sns_url, string_to_sign
 from subscribers.store.roster import add_subscriber
+from subscribers.store.states import SubscriberStatus
 from tests.test_web import RecordingTransport, make_app, serving, status_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sns"
@@ -249,7 +244,7 @@ def webhook(engine: Engine, tmp_path: Path, fake_sns: FakeSns) -> Iterator[httpx
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Engine:
-    from subscribers.store.roster import open_store
+    from subscribers.store.engine import open_store
 
     return open_store(f"sqlite:///{tmp_path / 'sns.db'}")
 
@@ -265,7 +260,7 @@ def test_a_signed_permanent_bounce_suppresses(
     with engine.begin() as conn:
         add_subscriber(conn, "gone@example.com")
     assert post(webhook, notification("bounce-permanent.json", fake_sns)).status_code == 200
-    assert status_of(engine, "gone@example.com") == schema.BOUNCED
+    assert status_of(engine, "gone@example.com") == SubscriberStatus.BOUNCED
 
 
 def test_forged_and_resigned_messages_get_403_and_change_nothing(
@@ -280,7 +275,7 @@ def test_forged_and_resigned_messages_get_403_and_change_nothing(
     for message in (forged, resigned):
         assert post(webhook, message).status_code == 403
     assert webhook.post("/sns", content=b"\x00garbage").status_code == 403
-    assert status_of(engine, "gone@example.com") == schema.ACTIVE
+    assert status_of(engine, "gone@example.com") == SubscriberStatus.ACTIVE
 
 
 def test_subscription_confirmed_only_for_our_topic(

@@ -15,13 +15,13 @@ from huggingface_hub import constants as hf_constants
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from emails.errors import SourceError
 from pipeline.sources import (
     EditorialSource,
     FeedSource,
     HuggingFacePapers,
     HuggingFaceTrending,
     OpenMeteoWeather,
-    SourceError,
     build_sources,
     gather,
     sample_sources,

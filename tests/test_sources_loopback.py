@@ -20,12 +20,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from emails.errors import SourceError
 from pipeline.sources import (
     FeedSource,
     HuggingFacePapers,
     HuggingFaceTrending,
     OpenMeteoWeather,
-    SourceError,
     build_sources,
     gather,
 )

@@ -11,8 +11,11 @@ from sqlalchemy import update
 
 from pipeline.cli import main
 from pipeline.status import issue_status, text_lines
-from subscribers.store import editions, ledger, locks, schema
-from subscribers.store.roster import add_subscriber, open_store
+from subscribers.store import editions, locks, schema
+from subscribers.store.engine import open_store
+from subscribers.store.roster import add_subscriber
+from subscribers.store.states import EditionState
+from tests.store_helpers import claim, force_state, mark_failed, mark_sent
 
 DAY = dt.date(2026, 11, 27)
 T0 = dt.datetime(2026, 11, 27, 6, 30, tzinfo=dt.UTC)
@@ -39,20 +42,20 @@ def test_rate_errors_unknowns_and_lock_from_the_ledger(env_settings: Path) -> No
     engine = _store(env_settings)
     with engine.begin() as conn:
         editions.ensure(conn, DAY, 7)
-        editions.set_state(conn, DAY, editions.SENDING)
+        force_state(conn, DAY, EditionState.SENDING)
         ids = [add_subscriber(conn, f"r{n}@example.com") for n in range(6)]
         for sid in ids:
-            assert ledger.claim(conn, DAY, sid)
+            assert claim(conn, DAY, sid)
         for n, sid in enumerate(ids[:3]):
-            ledger.mark_sent(conn, DAY, sid, f"m{n}")
+            mark_sent(conn, DAY, sid, f"m{n}")
             # Three sends over ten seconds: 0.2 messages a second between first and last.
             conn.execute(
                 update(schema.deliveries)
                 .where(schema.deliveries.c.subscriber_id == sid)
                 .values(updated_at=T0 + dt.timedelta(seconds=5 * n))
             )
-        ledger.mark_failed(conn, DAY, ids[3], "MessageRejected: r3@example.com refused")
-        ledger.mark_failed(conn, DAY, ids[4], "MessageRejected: r4@example.com refused")
+        mark_failed(conn, DAY, ids[3], "MessageRejected: r3@example.com refused")
+        mark_failed(conn, DAY, ids[4], "MessageRejected: r4@example.com refused")
         locks.acquire(conn, "issue:2026-11-27", "host:9", ttl=dt.timedelta(hours=1), now=T0)
     status = issue_status(engine, DAY, now=T0 + dt.timedelta(minutes=1))
     assert status["state"] == "sending"

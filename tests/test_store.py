@@ -8,12 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, select
 
+from emails.errors import InvalidAddress, SubscriberError
 from subscribers.addresses import mask, normalise
-from subscribers.errors import InvalidAddress, SubscriberError
 from subscribers.store import editions, ledger, schema
+from subscribers.store.engine import open_store
 from subscribers.store.migrations import MIGRATIONS, schema_migrations
-from subscribers.store.roster import add_subscriber, count, iter_active, open_store
+from subscribers.store.roster import add_subscriber, count, iter_active
+from subscribers.store.states import EditionState, SubscriberStatus
 from subscribers.tokens import make_token, read_token
+from tests.store_helpers import claim, force_state, mark_failed, mark_sent
 
 DAY = dt.date(2026, 11, 27)
 
@@ -65,7 +68,7 @@ def test_duplicate_in_other_case_is_refused(engine: Engine) -> None:
 def test_iter_active_streams_in_id_order_across_pages(engine: Engine) -> None:
     with engine.begin() as conn:
         for i in range(23):
-            status = schema.UNSUBSCRIBED if i % 5 == 0 else schema.ACTIVE
+            status = SubscriberStatus.UNSUBSCRIBED if i % 5 == 0 else SubscriberStatus.ACTIVE
             add_subscriber(conn, f"reader{i}@example.com", status=status)
     got = list(iter_active(engine, batch_size=4))
     assert [s.email for s in got] == [f"reader{i}@example.com" for i in range(23) if i % 5 != 0]
@@ -75,16 +78,20 @@ def test_iter_active_streams_in_id_order_across_pages(engine: Engine) -> None:
 def test_count_by_status(engine: Engine) -> None:
     with engine.begin() as conn:
         add_subscriber(conn, "a@example.com")
-        add_subscriber(conn, "b@example.com", status=schema.BOUNCED)
+        add_subscriber(conn, "b@example.com", status=SubscriberStatus.BOUNCED)
     with engine.connect() as conn:
-        assert (count(conn), count(conn, schema.ACTIVE), count(conn, schema.BOUNCED)) == (2, 1, 1)
+        assert (
+            count(conn),
+            count(conn, SubscriberStatus.ACTIVE),
+            count(conn, SubscriberStatus.BOUNCED),
+        ) == (2, 1, 1)
 
 
 def test_issue_numbers_are_kept_per_date_and_grow(engine: Engine) -> None:
     with engine.begin() as conn:
         first = editions.issue_number(conn, DAY)
         again = editions.issue_number(conn, DAY)
-        editions.set_state(conn, DAY, editions.SENT)  # numbers follow the last issue sent
+        force_state(conn, DAY, EditionState.SENT)  # numbers follow the last issue sent
         second = editions.issue_number(conn, DAY + dt.timedelta(days=1))
     assert (first, again, second) == (1, 1, 2)
 
@@ -93,10 +100,10 @@ def test_ledger_claims_each_delivery_once(engine: Engine) -> None:
     with engine.begin() as conn:
         sid = add_subscriber(conn, "a@example.com")
         editions.issue_number(conn, DAY)
-        assert ledger.claim(conn, DAY, sid) is True
-        assert ledger.claim(conn, DAY, sid) is False  # in flight: unknown, not resent
-        ledger.mark_sent(conn, DAY, sid, "msg-1")
-        assert ledger.claim(conn, DAY, sid) is False
+        assert claim(conn, DAY, sid) is True
+        assert claim(conn, DAY, sid) is False  # in flight: unknown, not resent
+        mark_sent(conn, DAY, sid, "msg-1")
+        assert claim(conn, DAY, sid) is False
         assert ledger.counts(conn, DAY) == {
             "pending": 0,
             "sending": 0,
@@ -110,9 +117,9 @@ def test_a_failed_delivery_can_be_claimed_again(engine: Engine) -> None:
     with engine.begin() as conn:
         sid = add_subscriber(conn, "a@example.com")
         editions.issue_number(conn, DAY)
-        ledger.claim(conn, DAY, sid)
-        ledger.mark_failed(conn, DAY, sid, "MessageRejected: " + "x" * 2000)
-        assert ledger.claim(conn, DAY, sid) is True
+        claim(conn, DAY, sid)
+        mark_failed(conn, DAY, sid, "MessageRejected: " + "x" * 2000)
+        assert claim(conn, DAY, sid) is True
         row = conn.execute(select(schema.deliveries)).one()
     assert (row.state, row.attempts) == ("sending", 2)
     assert len(row.last_error) == 500
@@ -125,9 +132,9 @@ def test_two_stores_on_one_file_never_both_claim(tmp_path: Path) -> None:
         sid = add_subscriber(conn, "a@example.com")
         editions.issue_number(conn, DAY)
     with one.begin() as c1:
-        first = ledger.claim(c1, DAY, sid)
+        first = claim(c1, DAY, sid)
     with two.begin() as c2:
-        second = ledger.claim(c2, DAY, sid)
+        second = claim(c2, DAY, sid)
     assert (first, second) == (True, False)
 
 
@@ -224,7 +231,7 @@ def test_processes_opening_a_new_store_at_once_all_succeed(store_url: str) -> No
     import sys
 
     url = store_url
-    code = "import sys; from subscribers.store.roster import open_store; open_store(sys.argv[1])"
+    code = "import sys; from subscribers.store.engine import open_store; open_store(sys.argv[1])"
     procs = [subprocess.Popen([sys.executable, "-c", code, url]) for _ in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
     with open_store(url).connect() as conn:

@@ -7,8 +7,8 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from emails.errors import InvalidAddress
 from subscribers.addresses import normalise
-from subscribers.errors import InvalidAddress
 from subscribers.store.roster import clean_name
 
 _LOCAL = st.text(alphabet="abcXYZ019.+-_'!#=?{}~\"(),:;<>@[]\\ \u00e9", min_size=0, max_size=70)

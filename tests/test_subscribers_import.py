@@ -12,11 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
+from emails.errors import SubscriberError
 from pipeline.cli import main
 from subscribers.csvio import export_csv, import_csv
-from subscribers.errors import SubscriberError
 from subscribers.store import schema
-from subscribers.store.roster import add_subscriber, count, open_store
+from subscribers.store.engine import open_store
+from subscribers.store.roster import add_subscriber, count
+from subscribers.store.states import SubscriberStatus
 
 
 def invoke(*args: str) -> Result:
@@ -75,10 +77,10 @@ def test_import_handles_bom_crlf_extra_columns_blank_lines_and_duplicates(
 
 def test_import_never_resurrects_and_updates_names(engine: Engine) -> None:
     with engine.begin() as conn:
-        add_subscriber(conn, "left@example.com", status=schema.UNSUBSCRIBED)
-        add_subscriber(conn, "gone@example.com", status=schema.BOUNCED)
-        add_subscriber(conn, "angry@example.com", status=schema.COMPLAINED)
-        add_subscriber(conn, "waiting@example.com", status=schema.PENDING)
+        add_subscriber(conn, "left@example.com", status=SubscriberStatus.UNSUBSCRIBED)
+        add_subscriber(conn, "gone@example.com", status=SubscriberStatus.BOUNCED)
+        add_subscriber(conn, "angry@example.com", status=SubscriberStatus.COMPLAINED)
+        add_subscriber(conn, "waiting@example.com", status=SubscriberStatus.PENDING)
         add_subscriber(conn, "ada@example.com", name="Ada")
     text = (
         "email,name\n"
@@ -90,12 +92,12 @@ def test_import_never_resurrects_and_updates_names(engine: Engine) -> None:
     assert [line for line, _ in skipped] == [2, 3, 4, 5]
     assert skipped[0][1] == "LEFT@example.com is unsubscribed: an import does not re-add it"
     assert statuses(engine) == {
-        "left@example.com": schema.UNSUBSCRIBED,
-        "gone@example.com": schema.BOUNCED,
-        "angry@example.com": schema.COMPLAINED,
-        "waiting@example.com": schema.PENDING,  # an import cannot confirm for them
-        "ada@example.com": schema.ACTIVE,
-        "new@example.com": schema.ACTIVE,
+        "left@example.com": SubscriberStatus.UNSUBSCRIBED,
+        "gone@example.com": SubscriberStatus.BOUNCED,
+        "angry@example.com": SubscriberStatus.COMPLAINED,
+        "waiting@example.com": SubscriberStatus.PENDING,  # an import cannot confirm for them
+        "ada@example.com": SubscriberStatus.ACTIVE,
+        "new@example.com": SubscriberStatus.ACTIVE,
     }
 
 
@@ -104,9 +106,9 @@ def test_export_then_import_into_a_new_store_keeps_suppressions(
 ) -> None:
     with engine.begin() as conn:
         add_subscriber(conn, "ada@example.com", name='=HYPERLINK("http://x")')
-        add_subscriber(conn, "left@example.com", status=schema.UNSUBSCRIBED)
-        add_subscriber(conn, "angry@example.com", status=schema.COMPLAINED)
-        add_subscriber(conn, "waiting@example.com", status=schema.PENDING)
+        add_subscriber(conn, "left@example.com", status=SubscriberStatus.UNSUBSCRIBED)
+        add_subscriber(conn, "angry@example.com", status=SubscriberStatus.COMPLAINED)
+        add_subscriber(conn, "waiting@example.com", status=SubscriberStatus.PENDING)
     out = io.StringIO()
     assert export_csv(engine, out) == 4
     assert "'=HYPERLINK" in out.getvalue()  # a spreadsheet shows it, does not run it
@@ -115,9 +117,9 @@ def test_export_then_import_into_a_new_store_keeps_suppressions(
     assert imported == 3
     assert [reason for _line, reason in skipped] == ["unknown status 'pending'"]
     assert statuses(fresh) == {
-        "ada@example.com": schema.ACTIVE,
-        "left@example.com": schema.UNSUBSCRIBED,
-        "angry@example.com": schema.COMPLAINED,
+        "ada@example.com": SubscriberStatus.ACTIVE,
+        "left@example.com": SubscriberStatus.UNSUBSCRIBED,
+        "angry@example.com": SubscriberStatus.COMPLAINED,
     }
     with fresh.connect() as conn:
         assert conn.scalar(select(schema.subscribers.c.name)) == '=HYPERLINK("http://x")'
@@ -126,13 +128,13 @@ def test_export_then_import_into_a_new_store_keeps_suppressions(
 def test_a_status_column_can_suppress_but_never_lift(engine: Engine) -> None:
     with engine.begin() as conn:
         add_subscriber(conn, "ada@example.com")
-        add_subscriber(conn, "left@example.com", status=schema.UNSUBSCRIBED)
+        add_subscriber(conn, "left@example.com", status=SubscriberStatus.UNSUBSCRIBED)
     text = "email,status\nada@example.com,unsubscribed\nleft@example.com,active\n"
     imported, updated, skipped = load(engine, text)
     assert (imported, updated, len(skipped)) == (0, 1, 1)
     assert statuses(engine) == {
-        "ada@example.com": schema.UNSUBSCRIBED,
-        "left@example.com": schema.UNSUBSCRIBED,
+        "ada@example.com": SubscriberStatus.UNSUBSCRIBED,
+        "left@example.com": SubscriberStatus.UNSUBSCRIBED,
     }
 
 
@@ -202,7 +204,7 @@ def test_a_hostile_csv_never_crashes_and_never_loses_anyone(
     with engine.begin() as conn:
         if count(conn) == 0:
             add_subscriber(conn, "kept@example.com", name="Kept")
-            add_subscriber(conn, "left@example.com", status=schema.UNSUBSCRIBED)
+            add_subscriber(conn, "left@example.com", status=SubscriberStatus.UNSUBSCRIBED)
     before = statuses(engine)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -221,8 +223,8 @@ def test_a_hostile_csv_never_crashes_and_never_loses_anyone(
         return
     after = statuses(engine)
     assert set(before) <= set(after), "an import never deletes anyone"
-    assert after["left@example.com"] == schema.UNSUBSCRIBED
-    assert after["kept@example.com"] in (schema.ACTIVE, *schema.STATUSES[2:])
+    assert after["left@example.com"] == SubscriberStatus.UNSUBSCRIBED
+    assert after["kept@example.com"] in (SubscriberStatus.ACTIVE, *tuple(SubscriberStatus)[2:])
     assert all("\n" not in reason and "\r" not in reason for _, reason in report.skipped)
     assert report.imported == len(after) - len(before)
 

@@ -15,7 +15,13 @@ from hypothesis import given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from emails.errors import TransportError
+from emails.errors import (
+    DeliveryUnknown,
+    SendingBlocked,
+    TemporaryFailure,
+    Throttled,
+    TransportError,
+)
 from emails.message import (
     ONE_CLICK,
     Campaign,
@@ -25,8 +31,7 @@ from emails.message import (
     list_unsubscribe,
     sender_domain,
 )
-from emails.render import RenderedEmail
-from emails.transports.base import DeliveryUnknown, SendingBlocked, TemporaryFailure, Throttled
+from emails.rendered import RenderedEmail
 from emails.transports.outbox import OutboxTransport
 from emails.transports.ses import (
     SesTransport,
@@ -35,6 +40,7 @@ from emails.transports.ses import (
     bulk_default_content,
 )
 from pipeline import jobs
+from pipeline.context import Context
 from pipeline.settings import Settings
 from tests.conftest import moto_server
 from tests.fake_ses import substitute
@@ -282,7 +288,8 @@ def test_a_test_send_goes_through_send_email_on_moto(
     boto3.client("sesv2").create_email_identity(EmailIdentity="briefing@example.com")
     publish_issue(settings.data_dir)
     ses = settings.model_copy(update={"transport": "ses", "ses_configuration_set": None})
-    message_id = jobs.send_test(ses, DAY, "editor@example.com")
+    with Context(ses) as ctx:
+        message_id = jobs.send_test(ctx, ctx.issue(DAY), "editor@example.com")
     import moto.ses.models as ses_models
 
     sent = ses_models.ses_backends["123456789012"]["eu-central-1"].sent_messages

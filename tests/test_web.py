@@ -20,9 +20,11 @@ from sqlalchemy import Engine, select
 
 from emails.errors import TransportError
 from subscribers.store import schema
-from subscribers.store.roster import add_subscriber, open_store
+from subscribers.store.engine import open_store
+from subscribers.store.roster import add_subscriber
+from subscribers.store.states import SubscriberStatus
 from subscribers.tokens import make_token
-from subscribers.web.app import create_app
+from subscribers.web.app import AppConfig, create_app
 from tests.conftest import TEST_KEY
 
 PUBLIC = "https://post.example.com"
@@ -94,13 +96,15 @@ def archive(tmp_path: Path) -> Path:
 
 def make_app(engine: Engine, transport: RecordingTransport, archive: Path, **extra: Any) -> Any:
     return create_app(
-        engine=engine,
-        secret_key=TEST_KEY,
-        public_url=PUBLIC,
-        transport=transport,
-        sender=SENDER,
-        archive_dir=archive,
-        **extra,
+        AppConfig(
+            engine=engine,
+            secret_key=TEST_KEY,
+            public_url=PUBLIC,
+            transport=transport,
+            sender=SENDER,
+            archive_dir=archive,
+            **extra,
+        )
     )
 
 
@@ -161,7 +165,7 @@ def test_subscribe_then_confirm_with_the_button(
     response = client.post("/subscribe", data={"email": "Ada@Example.COM", "name": "Ada"})
     assert response.status_code == 200
     assert "Check your inbox" in response.text
-    assert status_of(engine, "Ada@example.com") == schema.PENDING
+    assert status_of(engine, "Ada@example.com") == SubscriberStatus.PENDING
     assert len(transport.sent) == 1
     message = transport.sent[0]
     assert message["To"] == "Ada@example.com"
@@ -171,12 +175,12 @@ def test_subscribe_then_confirm_with_the_button(
     shown = client.get(path)  # what a link scanner does: nothing changes
     assert shown.status_code == 200
     assert '<form method="post">' in shown.text
-    assert status_of(engine, "ada@example.com") == schema.PENDING
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.PENDING
 
     confirmed = client.post(path, data={"confirm": "yes"})
     assert confirmed.status_code == 200
     assert "You are subscribed" in confirmed.text
-    assert status_of(engine, "ada@example.com") == schema.ACTIVE
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.ACTIVE
 
 
 def test_a_replayed_confirm_link_is_harmless(
@@ -188,7 +192,7 @@ def test_a_replayed_confirm_link_is_harmless(
     again = client.post(path, data={"confirm": "yes"})
     assert again.status_code == 200
     assert "You are subscribed" in again.text
-    assert status_of(engine, "ada@example.com") == schema.ACTIVE
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.ACTIVE
     assert len(transport.sent) == 1
 
     # After unsubscribing, the old confirmation link brings nobody back.
@@ -198,7 +202,7 @@ def test_a_replayed_confirm_link_is_harmless(
     client.post(unsubscribe_path(sid), data={"unsubscribe": "yes"})
     stale = client.post(path, data={"confirm": "yes"})
     assert stale.status_code == 410
-    assert status_of(engine, "ada@example.com") == schema.UNSUBSCRIBED
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.UNSUBSCRIBED
     assert client.get(path).status_code == 410
 
 
@@ -212,7 +216,7 @@ def test_the_form_sends_one_confirmation_per_window_and_never_reveals_state(
     }
     assert len(answers) == 1, "the answer must not tell who is subscribed"
     assert [m["To"] for m in transport.sent] == ["new@example.com"]
-    assert status_of(engine, "member@example.com") == schema.ACTIVE
+    assert status_of(engine, "member@example.com") == SubscriberStatus.ACTIVE
 
 
 def test_a_confirmation_is_sent_again_after_the_window(
@@ -230,23 +234,23 @@ def test_resubscribing_after_unsubscribing_needs_the_double_opt_in(
 ) -> None:
     sid = active(engine)
     client.post(unsubscribe_path(sid), data={"List-Unsubscribe": "One-Click"})
-    assert status_of(engine, "ada@example.com") == schema.UNSUBSCRIBED
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.UNSUBSCRIBED
 
     client.post("/subscribe", data={"email": "ada@example.com"})
-    assert status_of(engine, "ada@example.com") == schema.PENDING  # not active yet
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.PENDING  # not active yet
     assert len(transport.sent) == 1
     client.post(confirm_path(transport.sent[0]), data={"confirm": "yes"})
-    assert status_of(engine, "ada@example.com") == schema.ACTIVE
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.ACTIVE
 
 
 def test_a_complained_address_gets_no_confirmation(
     client: httpx.Client, engine: Engine, transport: RecordingTransport
 ) -> None:
     with engine.begin() as conn:
-        add_subscriber(conn, "angry@example.com", status=schema.COMPLAINED)
+        add_subscriber(conn, "angry@example.com", status=SubscriberStatus.COMPLAINED)
     assert client.post("/subscribe", data={"email": "angry@example.com"}).status_code == 200
     assert transport.sent == []
-    assert status_of(engine, "angry@example.com") == schema.COMPLAINED
+    assert status_of(engine, "angry@example.com") == SubscriberStatus.COMPLAINED
 
 
 def test_an_invalid_address_is_shown_again_with_the_reason(
@@ -298,7 +302,7 @@ def test_get_shows_a_button_and_changes_nothing(client: httpx.Client, engine: En
         assert page.status_code == 200
         assert '<form method="post">' in page.text
         assert 'name="unsubscribe"' in page.text
-    assert status_of(engine, "ada@example.com") == schema.ACTIVE
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.ACTIVE
 
 
 def test_the_button_unsubscribes(client: httpx.Client, engine: Engine) -> None:
@@ -306,7 +310,7 @@ def test_the_button_unsubscribes(client: httpx.Client, engine: Engine) -> None:
     response = client.post(unsubscribe_path(sid), data={"unsubscribe": "yes"})
     assert response.status_code == 200
     assert "You are unsubscribed" in response.text
-    assert status_of(engine, "ada@example.com") == schema.UNSUBSCRIBED
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.UNSUBSCRIBED
     assert "You are unsubscribed" in client.get(unsubscribe_path(sid)).text
 
 
@@ -325,7 +329,7 @@ def test_one_click_post_unsubscribes_at_once_without_redirect_or_cookie(
     assert "location" not in response.headers
     assert "set-cookie" not in response.headers
     assert not response.request.headers.get("cookie")
-    assert status_of(engine, "ada@example.com") == schema.UNSUBSCRIBED
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.UNSUBSCRIBED
     again = client.post(unsubscribe_path(sid), data={"List-Unsubscribe": "One-Click"})
     assert again.status_code == 200  # repeated by the mail provider: still fine
 
@@ -333,17 +337,17 @@ def test_one_click_post_unsubscribes_at_once_without_redirect_or_cookie(
 def test_a_post_asking_nothing_changes_nothing(client: httpx.Client, engine: Engine) -> None:
     sid = active(engine)
     assert client.post(unsubscribe_path(sid), data={"other": "x"}).status_code == 400
-    assert status_of(engine, "ada@example.com") == schema.ACTIVE
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.ACTIVE
 
 
 def test_a_bounced_subscriber_stays_bounced_when_unsubscribing(
     client: httpx.Client, engine: Engine
 ) -> None:
     with engine.begin() as conn:
-        sid = add_subscriber(conn, "gone@example.com", status=schema.BOUNCED)
+        sid = add_subscriber(conn, "gone@example.com", status=SubscriberStatus.BOUNCED)
     response = client.post(unsubscribe_path(sid), data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
-    assert status_of(engine, "gone@example.com") == schema.BOUNCED
+    assert status_of(engine, "gone@example.com") == SubscriberStatus.BOUNCED
 
 
 def _tampered(path: str) -> list[str]:
@@ -372,8 +376,8 @@ def test_tampered_and_foreign_tokens_change_nothing(client: httpx.Client, engine
         assert "This link does not work" in shown.text
         posted = client.post(path, data={"List-Unsubscribe": "One-Click"})
         assert posted.status_code == 400, path
-    assert status_of(engine, "ada@example.com") == schema.ACTIVE
-    assert status_of(engine, "grace@example.com") == schema.ACTIVE
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.ACTIVE
+    assert status_of(engine, "grace@example.com") == SubscriberStatus.ACTIVE
 
 
 def test_a_valid_token_for_nobody_is_404(client: httpx.Client) -> None:
@@ -390,7 +394,7 @@ def test_a_tampered_confirm_link_activates_nobody(
     client.post("/subscribe", data={"email": "ada@example.com"})
     for path in _tampered(confirm_path(transport.sent[0])):
         assert client.post(path, data={"confirm": "yes"}).status_code == 400
-    assert status_of(engine, "ada@example.com") == schema.PENDING
+    assert status_of(engine, "ada@example.com") == SubscriberStatus.PENDING
 
 
 # -- the web archive ------------------------------------------------------------------------
@@ -428,8 +432,9 @@ def test_the_sns_webhook_is_off_without_a_topic(client: httpx.Client) -> None:
 
 def test_serve_wires_the_app_from_the_settings(settings: Any) -> None:
     from pipeline.commands.web import build_app
+    from pipeline.context import Context
 
-    with serving(build_app(settings)) as base, httpx.Client(base_url=base) as http:
+    with serving(build_app(Context(settings))) as base, httpx.Client(base_url=base) as http:
         assert http.get("/healthz").text == "ok"
         assert http.post("/subscribe", data={"email": "ada@example.com"}).status_code == 200
     written = list((settings.data_dir / "outbox" / "confirmations").glob("*.eml"))
@@ -440,20 +445,21 @@ def test_serve_wires_the_app_from_the_settings(settings: Any) -> None:
 def test_archive_index_and_feed_are_served(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
-    from subscribers.store.roster import open_store
-    from subscribers.web.app import create_app
+    from subscribers.store.engine import open_store
 
     archive = tmp_path / "archive"
     archive.mkdir()
     (archive / "index.html").write_text("<h1>All issues</h1>")
     (archive / "feed.xml").write_text("<feed xmlns='http://www.w3.org/2005/Atom'/>")
     app = create_app(
-        engine=open_store(f"sqlite:///{tmp_path / 'mp.db'}"),
-        secret_key="k",
-        public_url="http://127.0.0.1:8080",
-        transport=None,  # type: ignore[arg-type]
-        sender="The AI Morning Post <briefing@example.com>",
-        archive_dir=archive,
+        AppConfig(
+            engine=open_store(f"sqlite:///{tmp_path / 'mp.db'}"),
+            secret_key="k",
+            public_url="http://127.0.0.1:8080",
+            transport=None,  # type: ignore[arg-type]
+            sender="The AI Morning Post <briefing@example.com>",
+            archive_dir=archive,
+        )
     )
     client = TestClient(app)
     index = client.get("/issues/")

@@ -59,7 +59,8 @@ from emails.errors import MorningPostError
 from emails.issue import Issue
 from emails.personalise import personalise
 from emails.preview import checks
-from emails.render import RenderedEmail, long_date
+from emails.render import long_date
+from emails.rendered import RenderedEmail
 from emails.templating import html_environment
 
 log = logging.getLogger(__name__)

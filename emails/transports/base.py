@@ -23,26 +23,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal, Protocol
 
-from emails.errors import TransportError
+from emails.errors import (
+    TransportError,
+)
 from emails.message import Campaign, Recipient, build_personal_message
 
 Status = Literal["sent", "rejected", "retry", "blocked"]
 
 
-class Throttled(TransportError):
-    """The provider asks us to slow down (SES ``TooManyRequestsException``, HTTP 429)."""
 
 
-class TemporaryFailure(TransportError):
-    """A server error or a connection that never carried the request: nothing was sent."""
-
-
-class DeliveryUnknown(TransportError):
-    """The request left but no answer came back: the messages may have been accepted."""
-
-
-class SendingBlocked(TransportError):
-    """Every message would be refused (account suspended, sending paused, bad config)."""
 
 
 @dataclass(frozen=True)

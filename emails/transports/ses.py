@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import html
 import json
-import re
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -39,18 +38,16 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from emails.errors import TransportError
-from emails.message import ISSUE_HEADER, ONE_CLICK, Campaign, Recipient, list_unsubscribe
-from emails.personalise import PLACEHOLDERS
-from emails.transports.base import (
+from emails.errors import (
     DeliveryUnknown,
-    Outcome,
     SendingBlocked,
     TemporaryFailure,
     Throttled,
-    rejected,
-    sent,
+    TransportError,
 )
+from emails.message import ISSUE_HEADER, ONE_CLICK, Campaign, Recipient, list_unsubscribe
+from emails.rendered import PLACEHOLDER, WORD_JOINER, break_braces
+from emails.transports.base import Outcome, rejected, sent
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -83,8 +80,6 @@ _BLOCKING_ERRORS = frozenset(
     }
 )
 _THROTTLING_ERRORS = frozenset({"TooManyRequestsException", "Throttling", "ThrottlingException"})
-_PLACEHOLDER = re.compile(r"\{\{(" + "|".join(map(re.escape, PLACEHOLDERS)) + r")\}\}")
-_WORD_JOINER = "\u2060"
 
 
 def make_client(*, concurrency: int) -> SESV2Client:
@@ -131,8 +126,8 @@ def bulk_default_content(campaign: Campaign) -> dict[str, Any]:
     return {
         "Template": {
             "TemplateContent": {
-                "Subject": _template(rendered.subject, joiner=_WORD_JOINER),
-                "Text": _template(rendered.text, joiner=_WORD_JOINER),
+                "Subject": _template(rendered.subject, joiner=WORD_JOINER),
+                "Text": _template(rendered.text, joiner=WORD_JOINER),
                 "Html": _template(rendered.html, joiner=" ", suffix=HTML_SUFFIX),
             },
             "TemplateData": json.dumps(values, ensure_ascii=False),
@@ -204,17 +199,11 @@ def _template(rendered: str, *, joiner: str, suffix: str = "") -> str:
     Rendering escapes the braces of the content, but CSS and comments keep theirs; a stray
     ``{{`` would make SES fail to render the message. A space inside CSS is harmless.
     """
-    parts = _PLACEHOLDER.split(rendered)
+    parts = PLACEHOLDER.split(rendered)
     # split() with one group: even indices are the text between placeholders, odd ones names.
-    parts[::2] = [_defuse(part, joiner) for part in parts[::2]]
+    parts[::2] = [break_braces(part, joiner) for part in parts[::2]]
     parts[1::2] = ["{{" + name + suffix + "}}" for name in parts[1::2]]
     return "".join(parts)
-
-
-def _defuse(text: str, joiner: str) -> str:
-    while "{{" in text:
-        text = text.replace("{{", "{" + joiner + "{")
-    return text
 
 
 def _tags(issue: str) -> list[dict[str, str]]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from emails.errors import MorningPostError
+from emails.errors import TooFewItems
 from emails.issue import Article, Issue, LeadStory, Link, Masthead, Reading, Tool, Weather
 from emails.sanitize import clean_html, plain_text
 from pipeline.assembly import lead as leads
@@ -30,9 +30,6 @@ READING_PER_ISSUE = 3
 DEFAULT_LEAD_SCORE = 5
 _MAX_DESCRIPTION = 200
 
-
-class TooFewItems(MorningPostError):
-    """The issue would feature fewer items than ``MORNINGPOST_MIN_ITEMS``."""
 
 
 def assemble(

@@ -16,32 +16,29 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline import paths
 from pipeline.assembly.dedup import Seen
+from pipeline.workspace import ISSUE_JSON, DataDir
 
 log = logging.getLogger(__name__)
 
 RECENT_ISSUES = 7
 
 
-def recent_issue_files(data_dir: Path, date: dt.date, count: int = RECENT_ISSUES) -> list[Path]:
+def recent_issue_files(data: DataDir, date: dt.date, count: int = RECENT_ISSUES) -> list[Path]:
     """``issue.json`` of the ``count`` latest issues dated before ``date``, newest first."""
-    root = data_dir / "issues"
-    if not root.is_dir():
-        return []
-    dated: list[tuple[dt.date, Path]] = []
-    for folder in root.iterdir():
-        day = _date(folder.name)
-        if day is not None and day < date and (folder / paths.ISSUE_JSON).is_file():
-            dated.append((day, folder / paths.ISSUE_JSON))
+    dated = [
+        (day, folder / ISSUE_JSON)
+        for day, folder in data.issue_folders()
+        if day < date and (folder / ISSUE_JSON).is_file()
+    ]
     dated.sort(reverse=True)
     return [path for _day, path in dated[:count]]
 
 
-def featured_before(data_dir: Path, date: dt.date, count: int = RECENT_ISSUES) -> Seen:
+def featured_before(data: DataDir, date: dt.date, count: int = RECENT_ISSUES) -> Seen:
     """Keys (URLs, titles, paper ids) of every item the recent issues featured."""
     seen = Seen()
-    for path in recent_issue_files(data_dir, date, count):
+    for path in recent_issue_files(data, date, count):
         try:
             issue = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -77,10 +74,3 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 def _text(entry: dict[str, Any], key: str) -> str:
     value = entry.get(key)
     return value if isinstance(value, str) else ""
-
-
-def _date(name: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(name)
-    except ValueError:
-        return None

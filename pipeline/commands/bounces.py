@@ -5,21 +5,22 @@ from __future__ import annotations
 import click
 
 from emails.errors import ConfigError
-from pipeline.commands.options import pass_settings
-from pipeline.settings import ENV_PREFIX, Settings
+from pipeline.commands.options import pass_context
+from pipeline.context import Context
+from pipeline.settings import ENV_PREFIX
 
 
 @click.command()
-@pass_settings
-def bounces(settings: Settings) -> None:
+@pass_context
+def bounces(ctx: Context) -> None:
     """Apply SES bounces and complaints waiting in MORNINGPOST_BOUNCES_QUEUE_URL, then stop."""
+    settings = ctx.settings
     if not settings.bounces_queue_url:
         raise ConfigError(f"{ENV_PREFIX}BOUNCES_QUEUE_URL is not set: no queue to drain")
     import boto3  # imported here so that other commands start without it
     from botocore.exceptions import BotoCoreError
 
     from subscribers.feedback.sqs import drain
-    from subscribers.store.roster import open_store
 
     # boto3 honours AWS_ENDPOINT_URL_SQS and AWS_DEFAULT_REGION by itself.
     try:
@@ -29,7 +30,7 @@ def bounces(settings: Settings) -> None:
     report = drain(
         client,
         settings.bounces_queue_url,
-        open_store(settings.store_url),
+        ctx.engine,
         transient_limit=settings.transient_bounce_limit,
     )
     click.echo(report.summary)

@@ -13,39 +13,37 @@ from collections.abc import Iterator
 import click
 
 from emails.errors import MorningPostError
-from pipeline import jobs, paths
+from pipeline import jobs, transports
 from pipeline.assembly.assemble import count_items
-from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
+from pipeline.commands.options import date_option, issue_date, pass_context, sample_option
+from pipeline.context import Context
 from pipeline.sending import progress
 from pipeline.sending.engine import SendReport
-from pipeline.settings import ENV_PREFIX, Settings
+from pipeline.settings import ENV_PREFIX
 from pipeline.status import issue_status, text_lines
-from subscribers.store.roster import open_store
 
 
 @click.command()
 @date_option
 @sample_option
-@pass_settings
-def run(settings: Settings, date_: dt.datetime | None, sample: bool) -> None:
+@pass_context
+def run(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
     """Assemble, render and send the day's issue (the main job)."""
-    if settings.has_placeholder_address and not sample:
+    if ctx.settings.has_placeholder_address and not sample:
         click.echo(f"warning: {ENV_PREFIX}POSTAL_ADDRESS is the placeholder; set yours", err=True)
-    result = jobs.run(settings, issue_date(settings, date_), sample=sample)
+    result = jobs.run(ctx, ctx.issue(issue_date(ctx.settings, date_)), sample=sample)
     issue, report = result.issue, result.report
     click.echo(f"Issue #{issue.number} of {issue.date}: {issue.subject}")
     if result.rendered:
         click.echo(f"  HTML: {result.rendered.html_path} ({result.rendered.html_bytes:,} bytes)")
     if result.seeded:
         click.echo(f"  Demo subscribers added: {result.seeded}")
-    click.echo(_report_line(report, settings, issue.date, sample=sample))
+    click.echo("  " + _report_line(report, result.via))
 
 
-def _report_line(report: SendReport, settings: Settings, date: dt.date, *, sample: bool) -> str:
-    where = settings.data_dir / "outbox" / date.isoformat()
-    via = f"outbox {where}" if sample or settings.transport == "outbox" else settings.transport
+def _report_line(report: SendReport, via: str) -> str:
     return (
-        f"  Delivered {report.delivered} via {via}; already sent {report.already}; "
+        f"Delivered {report.delivered} via {via}; already sent {report.already}; "
         f"failed {report.failed}"
     )
 
@@ -53,21 +51,21 @@ def _report_line(report: SendReport, settings: Settings, date: dt.date, *, sampl
 @click.command()
 @date_option
 @sample_option
-@pass_settings
-def assemble(settings: Settings, date_: dt.datetime | None, sample: bool) -> None:
+@pass_context
+def assemble(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
     """Fetch the sources and write DATA_DIR/issues/DATE/issue.json (re-running replaces it)."""
-    issue = jobs.assemble_issue(settings, issue_date(settings, date_), sample=sample)
+    ws = ctx.issue(issue_date(ctx.settings, date_))
+    issue = jobs.assemble_issue(ctx, ws, sample=sample)
     click.echo(f"Issue #{issue.number} of {issue.date}: {issue.subject}")
-    draft = paths.issue_dir(settings.data_dir, issue.date) / paths.ISSUE_JSON
-    click.echo(f"  Draft: {draft} ({count_items(issue)} items)")
+    click.echo(f"  Draft: {ws.issue_json} ({count_items(issue)} items)")
 
 
 @click.command()
 @date_option
-@pass_settings
-def render(settings: Settings, date_: dt.datetime | None) -> None:
+@pass_context
+def render(ctx: Context, date_: dt.datetime | None) -> None:
     """Render issue.json into email.html, email.txt and web.html; refresh the web archive."""
-    rendered = jobs.render_issue(settings, issue_date(settings, date_))
+    rendered = jobs.render_issue(ctx, ctx.issue(issue_date(ctx.settings, date_)))
     click.echo(f"{rendered.html_path} {rendered.html_bytes:,} bytes")
     click.echo(f"{rendered.text_path} {rendered.text_bytes:,} bytes")
     click.echo(f"{rendered.web_path} {rendered.web_bytes:,} bytes")
@@ -84,27 +82,27 @@ def render(settings: Settings, date_: dt.datetime | None) -> None:
     help="Also send to deliveries a crashed run left unknown (their copy may have gone out).",
 )
 @click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL; no ledger change.")
-@pass_settings
+@pass_context
 def send(
-    settings: Settings,
+    ctx: Context,
     date_: dt.datetime | None,
     dry_run: bool,
     resend_unknown: bool,
     to: str | None,
 ) -> None:
     """Deliver the rendered issue to every active subscriber not yet sent; safe to re-run."""
-    date = issue_date(settings, date_)
+    ws = ctx.issue(issue_date(ctx.settings, date_))
     if to is not None:
         if dry_run or resend_unknown:
             raise click.UsageError("--to takes neither --dry-run nor --resend-unknown")
-        message_id = jobs.send_test(settings, date, to)
-        click.echo(f"Test copy of {date} sent to {to} ({message_id})")
+        message_id = jobs.send_test(ctx, ws, to)
+        click.echo(f"Test copy of {ws.date} sent to {to} ({message_id})")
         return
     stop = threading.Event()
     with _stop_on_sigterm(stop):
         report = jobs.send(
-            settings,
-            date,
+            ctx,
+            ws,
             dry_run=dry_run,
             resend_unknown=resend_unknown,
             progress=progress.for_stream(sys.stderr),
@@ -113,7 +111,7 @@ def send(
     if dry_run:
         click.echo(f"Dry run: {report.delivered} messages built, none sent")
         return
-    click.echo(_report_line(report, settings, date, sample=False).strip())
+    click.echo(_report_line(report, transports.destination(ctx.settings, ws.outbox)))
     click.echo(_summary(report))
     _raise_unless_done(report)
 
@@ -158,10 +156,10 @@ def _raise_unless_done(report: SendReport) -> None:
 @click.command()
 @date_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
-@pass_settings
-def status(settings: Settings, date_: dt.datetime | None, as_json: bool) -> None:
+@pass_context
+def status(ctx: Context, date_: dt.datetime | None, as_json: bool) -> None:
     """The issue's state, its deliveries by state, send rate, errors, and who holds it."""
-    report = issue_status(open_store(settings.store_url), issue_date(settings, date_))
+    report = issue_status(ctx.engine, issue_date(ctx.settings, date_))
     if as_json:
         click.echo(json.dumps(report))
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import logging
 import signal
 import threading
@@ -14,21 +13,25 @@ from types import FrameType
 import click
 
 from emails.errors import ConfigError
-from pipeline import paths
-from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
+from pipeline.commands.options import (
+    date_option,
+    issue_date,
+    login_name,
+    pass_context,
+    sample_option,
+)
+from pipeline.context import Context
 from pipeline.scheduling import daily
 from pipeline.scheduling import scheduler as daily_schedule
-from pipeline.settings import Settings
 from subscribers.store import editions
-from subscribers.store.roster import open_store
 
 log = logging.getLogger(__name__)
 
 
 @click.command()
 @sample_option
-@pass_settings
-def schedule(settings: Settings, sample: bool) -> None:
+@pass_context
+def schedule(ctx: Context, sample: bool) -> None:
     """Run the daily schedule until stopped (SIGTERM or Ctrl-C).
 
     At MORNINGPOST_DRAFT_TIME it drafts the day's issue and mails a test copy to
@@ -38,7 +41,7 @@ def schedule(settings: Settings, sample: bool) -> None:
     """
     logging.getLogger().setLevel(logging.INFO)  # a daemon's log is its only voice
     stop = threading.Event()
-    runner = daily_schedule.build(settings, sample=sample, stop=stop)
+    runner = daily_schedule.build(ctx, sample=sample, stop=stop)
     with _stop_on_signals(stop):
         runner.run_forever()
 
@@ -62,39 +65,32 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 @click.command()
 @date_option
 @sample_option
-@pass_settings
-def draft(settings: Settings, date_: dt.datetime | None, sample: bool) -> None:
+@pass_context
+def draft(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
     """Assemble and render the day's issue and mail a test copy to MORNINGPOST_EDITORS."""
-    done = daily.draft(settings, issue_date(settings, date_), sample=sample)
+    done = daily.draft(ctx, issue_date(ctx.settings, date_), sample=sample)
     click.echo(f"Issue #{done.issue.number} of {done.issue.date}: {done.issue.subject}")
     if done.rendered:
         click.echo(f"  HTML: {done.rendered.html_path} ({done.rendered.html_bytes:,} bytes)")
-    click.echo(f"  Test copies sent: {done.test_copies} of {len(settings.editors)}")
+    click.echo(f"  Test copies sent: {done.test_copies} of {len(ctx.settings.editors)}")
 
 
 @click.command()
 @date_option
 @click.option("--by", help="Who approves (default: your login name).")
-@pass_settings
-def approve(settings: Settings, date_: dt.datetime | None, by: str | None) -> None:
+@pass_context
+def approve(ctx: Context, date_: dt.datetime | None, by: str | None) -> None:
     """Mark the day's draft approved for sending (see MORNINGPOST_REQUIRE_APPROVAL)."""
-    date = issue_date(settings, date_)
-    folder = paths.issue_dir(settings.data_dir, date)
-    if not (folder / paths.ISSUE_JSON).exists():
+    ws = ctx.issue(issue_date(ctx.settings, date_))
+    date = ws.date
+    if not ws.has_draft():
         raise ConfigError(
             f"there is no draft of {date} to approve (run `morningpost draft --date {date}`)"
         )
-    if not (folder / paths.EMAIL_HTML).exists():
+    if not ws.is_rendered():
         raise ConfigError(f"the draft of {date} is not rendered yet (run `morningpost render`)")
-    with open_store(settings.store_url).begin() as conn:
-        edition = editions.approve(conn, date, by=by or _login())
+    with ctx.engine.begin() as conn:
+        edition = editions.approve(conn, date, by=by or login_name())
     log.info("issue approved", extra={"date": date.isoformat(), "by": edition.approved_by})
     when = edition.approved_at.isoformat(timespec="seconds") if edition.approved_at else "?"
     click.echo(f"Issue #{edition.number} of {date} approved by {edition.approved_by} at {when}")
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # a container user with no passwd entry
-        return "unknown"

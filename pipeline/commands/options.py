@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import getpass
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 import click
 
 from pipeline import logs
 from pipeline.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pipeline.context import Context
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,13 +35,25 @@ def issue_date(settings: Settings, value: dt.datetime | None) -> dt.date:
     return value.date() if value else settings.today()
 
 
-def pass_settings(command: Callable[Concatenate[Settings, P], R]) -> Callable[P, R]:
-    """Load the settings when the command runs, so ``--help`` works even with bad ones."""
+def pass_context(command: Callable[Concatenate[Context, P], R]) -> Callable[P, R]:
+    """Load the settings when the command runs, so ``--help`` works even with bad ones, and
+    hand the command one ``Context``, closed (its store disposed of) when the command ends."""
 
     @functools.wraps(command)
-    def with_settings(*args: P.args, **kwargs: P.kwargs) -> R:
+    def with_context(*args: P.args, **kwargs: P.kwargs) -> R:
+        from pipeline.context import Context  # the store's libraries, once a command runs
+
         settings = load_settings()
         logs.protect(settings.secret_key)
-        return command(settings, *args, **kwargs)
+        with Context(settings) as ctx:
+            return command(ctx, *args, **kwargs)
 
-    return with_settings
+    return with_context
+
+
+def login_name() -> str:
+    """Who is at the keyboard, for the records an approval leaves."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a container user with no passwd entry
+        return "unknown"

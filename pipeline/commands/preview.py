@@ -17,17 +17,23 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 import emails
-from emails.errors import ConfigError
+from emails.errors import ConfigError, IssueLocked
 from emails.issue import Issue
-from pipeline import jobs, paths
-from pipeline.commands.options import date_option, issue_date, pass_settings, sample_option
+from pipeline import jobs, transports
+from pipeline.commands.options import (
+    date_option,
+    issue_date,
+    login_name,
+    pass_context,
+    sample_option,
+)
+from pipeline.context import Context
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,42 +55,41 @@ _ANY_INTERFACE = ("", "0.0.0.0", "::")  # noqa: S104 - names, compared against; 
 
 
 def build_app(
-    settings: Settings, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
+    ctx: Context, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
 ) -> Starlette:
     """The preview app for the issue of ``date``; creates its watched folders if missing."""
     from emails.preview.app import create_preview_app
 
-    return create_preview_app(preview_config(settings, date, sample=sample, host=host))
+    return create_preview_app(preview_config(ctx, date, sample=sample, host=host))
 
 
 def preview_config(
-    settings: Settings, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
+    ctx: Context, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
 ) -> PreviewConfig:
-    """Everything ``create_preview_app`` needs, from the settings (tests replace parts)."""
+    """Everything ``create_preview_app`` needs, from the context (tests replace parts)."""
     from emails.preview.app import LOOPBACK_HOSTS, PreviewConfig
     from emails.preview.checks import spamassassin_path
-    from subscribers.store.roster import open_store
 
+    settings = ctx.settings
     editorial_dir = settings.editorial_dir / date.isoformat()
-    issue_dir = paths.issue_dir(settings.data_dir, date)
+    issue_json = ctx.issue(date).issue_json
     # awatch needs folders that exist; an empty editorial folder also shows editors where to write.
-    for folder in (editorial_dir, issue_dir):
+    for folder in (editorial_dir, issue_json.parent):
         folder.mkdir(parents=True, exist_ok=True)
-    engine = open_store(settings.store_url)
-    drafting = _Drafting(settings, date, sample=sample, editorial_dir=editorial_dir)
+    drafting = _Drafting(ctx, date, sample=sample, editorial_dir=editorial_dir)
     return PreviewConfig(
         date=date,
-        render=lambda: _render(settings, date),
+        render=lambda: _render(ctx, date),
         reassemble=drafting.editorial_changed,
         refetch=drafting.refetch,
-        send_test=lambda: _send_test(settings, date, sample=sample),
-        approve=lambda: _approve(engine, date),
-        status=lambda: _status(engine, date),
+        send_test=lambda: _send_test(ctx, date, sample=sample),
+        approve=lambda: _approve(ctx.engine, date),
+        status=lambda: _status(ctx.engine, date),
         message=lambda draft: _message(settings, draft),
         sample=_sample_values(settings, date),
         sender=settings.sender,
         editorial_dir=editorial_dir,
-        issue_json=issue_dir / paths.ISSUE_JSON,
+        issue_json=issue_json,
         template_dirs=(TEMPLATES_DIR,),
         editors=tuple(settings.editors),
         allowed_hosts=LOOPBACK_HOSTS + (() if host in _ANY_INTERFACE else (host,)),
@@ -92,24 +97,21 @@ def preview_config(
     )
 
 
-def _render(settings: Settings, date: dt.date) -> Draft:
+def _render(ctx: Context, date: dt.date) -> Draft:
     from emails.preview.app import Draft
 
+    ws = ctx.issue(date)  # afresh: the files change under a long-running preview
     # Once sending began, show the files that went out: they must never change now.
-    with contextlib.suppress(jobs.IssueLocked):
-        jobs.render_issue(settings, date)
-    issue = jobs.load_issue(settings, date)
-    web = paths.issue_dir(settings.data_dir, date) / paths.WEB_HTML
-    return Draft(issue, jobs.load_rendered(settings, issue), web.read_text("utf-8"))
+    with contextlib.suppress(IssueLocked):
+        jobs.render_issue(ctx, ws)
+    return Draft(ws.issue, ws.rendered, ws.web_html.read_text("utf-8"))
 
 
 class _Drafting:
     """Assembly for the preview: sources fetched on request, the editorial read on each change."""
 
-    def __init__(
-        self, settings: Settings, date: dt.date, *, sample: bool, editorial_dir: Path
-    ) -> None:
-        self.settings, self.date, self.sample = settings, date, sample
+    def __init__(self, ctx: Context, date: dt.date, *, sample: bool, editorial_dir: Path) -> None:
+        self.ctx, self.date, self.sample = ctx, date, sample
         self.editorial_dir = editorial_dir
         self._fetched: Gathering | None = None
 
@@ -131,7 +133,7 @@ class _Drafting:
         from pipeline.sources import EditorialSource
 
         found = jobs.sources(
-            self.settings, self.date, sample=self.sample, editorial_dir=self.editorial_dir
+            self.ctx, self.date, sample=self.sample, editorial_dir=self.editorial_dir
         )
         return [source for source in found if source.name != EditorialSource.name]
 
@@ -147,7 +149,7 @@ class _Drafting:
             weather=fetched.weather,
         )
         gathered.merge(EditorialSource(self.editorial_dir).fetch())
-        return jobs.assemble_issue(self.settings, self.date, gathered=gathered)
+        return jobs.assemble_issue(self.ctx, self.ctx.issue(self.date), gathered=gathered)
 
 
 def _counts(issue: Issue) -> str:
@@ -157,46 +159,40 @@ def _counts(issue: Issue) -> str:
     return f"{count_items(issue)} items, {pieces} written pieces"
 
 
-def _send_test(settings: Settings, date: dt.date, *, sample: bool) -> str:
+def _send_test(ctx: Context, date: dt.date, *, sample: bool) -> str:
     from pipeline.scheduling import daily
 
-    if not settings.editors:
+    editors = ctx.settings.editors
+    if not editors:
         raise ConfigError("MORNINGPOST_EDITORS is empty: there is nobody to send a test copy to")
-    sent = daily.send_test_copies(settings, jobs.load_issue(settings, date), sample=sample)
-    where = ""
-    if sample or settings.transport == "outbox":
-        where = f" (outbox: {paths.outbox_dir(settings.data_dir, date) / daily.TEST_COPIES_DIR})"
-    return f"Test copy sent to {sent} of {len(settings.editors)} editor(s){where}"
+    ws = ctx.issue(date)
+    sent = daily.send_test_copies(ctx, ws, sample=sample)
+    where = transports.destination(ctx.settings, ws.test_copies_outbox, sample=sample)
+    return f"Test copy sent to {sent} of {len(editors)} editor(s) via {where}"
 
 
 def _approve(engine: Engine, date: dt.date) -> str:
     from subscribers.store import editions
 
     with engine.begin() as conn:
-        edition = editions.approve(conn, date, by=_login())
+        edition = editions.approve(conn, date, by=login_name())
     return f"Issue #{edition.number} of {date} approved by {edition.approved_by}"
 
 
 def _status(engine: Engine, date: dt.date) -> str:
     from subscribers.store import editions
+    from subscribers.store.states import EditionState
 
     with engine.connect() as conn:
         edition = editions.get(conn, date)
     if edition is None:
         return "Not assembled yet"
-    if edition.state == editions.APPROVED:
+    if edition.state is EditionState.APPROVED:
         when = edition.approved_at.astimezone().strftime("%H:%M") if edition.approved_at else "?"
         return f"Approved by {edition.approved_by} at {when}"
-    if edition.state == editions.DRAFT:
+    if edition.state is EditionState.DRAFT:
         return "Draft · not approved"
     return edition.state.capitalize()
-
-
-def _login() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # a container user with no passwd entry
-        return "unknown"
 
 
 def _sample_values(settings: Settings, date: dt.date) -> SampleValues:
@@ -214,8 +210,9 @@ def _sample_values(settings: Settings, date: dt.date) -> SampleValues:
 
 def _message(settings: Settings, draft: Draft) -> bytes:
     """The message a reader would get, for SpamAssassin: the send engine's own builder."""
-    from pipeline.sending.engine import Mailing, message_for
+    from pipeline.sending.mailing import Mailing, message_for
     from subscribers.store.roster import Subscriber
+    from subscribers.store.states import SubscriberStatus
 
     mailing = Mailing(
         date=draft.issue.date,
@@ -226,7 +223,8 @@ def _message(settings: Settings, draft: Draft) -> bytes:
         unsubscribe_mailto=settings.unsubscribe_mailto,
     )
     email, name = _SAMPLE_READER
-    return message_for(mailing, Subscriber(id=0, email=email, name=name, status="test")).as_bytes()
+    reader = Subscriber(id=0, email=email, name=name, status=SubscriberStatus.ACTIVE)
+    return message_for(mailing, reader).as_bytes()
 
 
 @click.command()
@@ -239,10 +237,8 @@ def _message(settings: Settings, draft: Draft) -> bytes:
 )  # fmt: skip
 @date_option
 @sample_option
-@pass_settings
-def preview(
-    settings: Settings, host: str, port: int, date_: dt.datetime | None, sample: bool
-) -> None:
+@pass_context
+def preview(ctx: Context, host: str, port: int, date_: dt.datetime | None, sample: bool) -> None:
     """Preview the day's draft in a browser, re-rendered whenever a file changes.
 
     Shows the email at phone and desktop widths and in dark mode, the plaintext and the web
@@ -250,8 +246,8 @@ def preview(
     (MORNINGPOST_EDITORS) and approve. Editing a Markdown file in
     MORNINGPOST_EDITORIAL_DIR/<date>/, issue.json or a template updates the open page.
     """
-    date = issue_date(settings, date_)
-    app = build_app(settings, date, sample=sample, host=host)
+    date = issue_date(ctx.settings, date_)
+    app = build_app(ctx, date, sample=sample, host=host)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Preview of the issue of {date}: http://{shown}:{port}/  (Ctrl-C to stop)")
     _serve(app, host, port)

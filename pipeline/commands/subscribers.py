@@ -7,16 +7,21 @@ from pathlib import Path
 
 import click
 
-from pipeline.commands.options import pass_settings
-from pipeline.settings import Settings
+from emails.errors import CsvError, SubscriberError
+from pipeline.commands.options import pass_context
+from pipeline.context import Context
 from subscribers import lifecycle
 from subscribers.csvio import ImportReport, export_csv, import_csv
-from subscribers.errors import SubscriberError
-from subscribers.store import schema
-from subscribers.store.roster import add_subscriber, count, find_by_email, open_store
+from subscribers.store.roster import add_subscriber, count, find_by_email
+from subscribers.store.states import SubscriberStatus
 
 # Enough reasons to fix a file by; the count in the summary line covers the rest.
 _REASONS_SHOWN = 100
+_STATUS = click.Choice([status.value for status in SubscriberStatus])
+
+
+def _status(value: str | None) -> SubscriberStatus | None:
+    return None if value is None else SubscriberStatus(value)
 
 
 @click.group()
@@ -27,22 +32,20 @@ def subscribers() -> None:
 @subscribers.command("add")
 @click.argument("email")
 @click.option("--name", help="The subscriber's name, for the greeting.")
-@pass_settings
-def subscribers_add(settings: Settings, email: str, name: str | None) -> None:
+@pass_context
+def subscribers_add(ctx: Context, email: str, name: str | None) -> None:
     """Add EMAIL as an active subscriber."""
-    engine = open_store(settings.store_url)
-    with engine.begin() as conn:
+    with ctx.engine.begin() as conn:
         new_id = add_subscriber(conn, email, name=name, source="cli")
     click.echo(f"added subscriber {new_id}")
 
 
 @subscribers.command("remove")
 @click.argument("email")
-@pass_settings
-def subscribers_remove(settings: Settings, email: str) -> None:
+@pass_context
+def subscribers_remove(ctx: Context, email: str) -> None:
     """Unsubscribe EMAIL (kept on file as unsubscribed, so no import brings it back)."""
-    engine = open_store(settings.store_url)
-    with engine.begin() as conn:
+    with ctx.engine.begin() as conn:
         found = find_by_email(conn, email)
         if found is None:
             raise SubscriberError(f"{email.strip()} is not on the list")
@@ -54,30 +57,28 @@ def subscribers_remove(settings: Settings, email: str) -> None:
 
 
 @subscribers.command("count")
-@click.option("--status", type=click.Choice(schema.STATUSES), help="Count only this status.")
-@pass_settings
-def subscribers_count(settings: Settings, status: str | None) -> None:
+@click.option("--status", type=_STATUS, help="Count only this status.")
+@pass_context
+def subscribers_count(ctx: Context, status: str | None) -> None:
     """Print how many subscribers there are (of one status)."""
-    engine = open_store(settings.store_url)
-    with engine.connect() as conn:
-        click.echo(count(conn, status))
+    with ctx.engine.connect() as conn:
+        click.echo(count(conn, _status(status)))
 
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@pass_settings
-def subscribers_import(settings: Settings, file: Path) -> None:
+@pass_context
+def subscribers_import(ctx: Context, file: Path) -> None:
     """Import FILE, a CSV with an 'email' column (and optional 'name', 'status').
 
     New addresses become active; addresses that unsubscribed, bounced or complained are
     never re-added. Invalid rows are skipped and listed by line number on stderr.
     """
-    engine = open_store(settings.store_url)
     try:
         with file.open(encoding="utf-8-sig", newline="") as stream:
-            report = import_csv(engine, stream)
+            report = import_csv(ctx.engine, stream)
     except OSError as err:
-        raise SubscriberError(f"cannot read {file}: {err.strerror}") from None
+        raise CsvError(f"cannot read {file}: {err.strerror}", path=file) from None
     _print_reasons(report)
     click.echo(report.summary)
 
@@ -97,17 +98,17 @@ def _print_reasons(report: ImportReport) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of stdout.",
 )
-@click.option("--status", type=click.Choice(schema.STATUSES), help="Export only this status.")
-@pass_settings
-def subscribers_export(settings: Settings, output: Path | None, status: str | None) -> None:
+@click.option("--status", type=_STATUS, help="Export only this status.")
+@pass_context
+def subscribers_export(ctx: Context, output: Path | None, status: str | None) -> None:
     """Write the list as CSV (email, name, status, source, created_at)."""
-    engine = open_store(settings.store_url)
+    engine = ctx.engine
     if output is None:
-        export_csv(engine, sys.stdout, status=status)
+        export_csv(engine, sys.stdout, status=_status(status))
         return
     try:
         with output.open("w", encoding="utf-8", newline="") as stream:
-            written = export_csv(engine, stream, status=status)
+            written = export_csv(engine, stream, status=_status(status))
     except OSError as err:
         raise SubscriberError(f"cannot write {output}: {err.strerror}") from None
     click.echo(f"exported {written} to {output}", err=True)

@@ -25,25 +25,3 @@ class SystemClock:
 
     def sleep(self, seconds: float, stop: threading.Event) -> None:
         stop.wait(max(seconds, 0.0))
-
-
-class ManualClock:
-    """A clock that moves only when told to (or when slept on): for tests and replays."""
-
-    def __init__(self, start: dt.datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self._now = start.astimezone(dt.UTC)
-
-    def now(self) -> dt.datetime:
-        return self._now
-
-    def sleep(self, seconds: float, stop: threading.Event) -> None:
-        if not stop.is_set():
-            self.advance(dt.timedelta(seconds=max(seconds, 0.0)))
-
-    def advance(self, by: dt.timedelta) -> None:
-        self._now += by
-
-    def set(self, when: dt.datetime) -> None:
-        self._now = when.astimezone(dt.UTC)

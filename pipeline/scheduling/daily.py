@@ -12,20 +12,15 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from emails.errors import TransportError
+from emails.errors import InvalidAddress, TransportError
 from emails.issue import Issue
 from emails.transports.base import Transport
-from emails.transports.outbox import OutboxTransport
-from pipeline import jobs, paths
-from pipeline.settings import Settings
+from pipeline import jobs
+from pipeline.context import Context
+from pipeline.workspace import IssueWorkspace
 from subscribers.addresses import mask
-from subscribers.errors import InvalidAddress
-from subscribers.store import locks
-from subscribers.store.roster import open_store
 
 log = logging.getLogger(__name__)
-
-TEST_COPIES_DIR = "test-copies"  # under outbox/<date>/, apart from the readers' messages
 
 
 @dataclass(frozen=True)
@@ -35,41 +30,36 @@ class Draft:
     test_copies: int
 
 
-def draft(settings: Settings, date: dt.date, *, sample: bool = False) -> Draft:
+def draft(ctx: Context, date: dt.date, *, sample: bool = False) -> Draft:
     """Assemble (unless a draft exists) and render the issue of ``date``; send test copies.
 
     Holds the issue's lock, so two schedulers never draft (or mail editors) twice at once.
     """
-    engine = open_store(settings.store_url)
-    with locks.held(engine, jobs.issue_lock(date), ttl=jobs.ISSUE_LOCK_TTL):
-        issue, rendered = jobs.prepare(settings, engine, date, sample=sample)
-        sent = send_test_copies(settings, issue, sample=sample)
+    ws = ctx.issue(date)
+    with ws.locked():
+        issue, rendered = jobs.prepare(ctx, ws, sample=sample)
+        sent = send_test_copies(ctx, ws, sample=sample)
     return Draft(issue, rendered, sent)
 
 
 def send_test_copies(
-    settings: Settings, issue: Issue, *, sample: bool = False, transport: Transport | None = None
+    ctx: Context, ws: IssueWorkspace, *, sample: bool = False, transport: Transport | None = None
 ) -> int:
     """Send the rendered issue to each of ``MORNINGPOST_EDITORS``; return how many went.
 
     A copy that fails is logged and skipped: the draft stands, and editors can preview it.
     """
-    if not settings.editors:
+    editors = ctx.settings.editors
+    if not editors:
         return 0
-    transport = transport or _test_transport(settings, issue.date, sample=sample)
-    return sum(_send_one(settings, issue.date, transport, editor) for editor in settings.editors)
+    transport = transport or ctx.transport(ws.test_copies_outbox, sample=sample)
+    return sum(_send_one(ctx, ws, transport, editor) for editor in editors)
 
 
-def _test_transport(settings: Settings, date: dt.date, *, sample: bool) -> Transport:
-    if sample or settings.transport == "outbox":
-        return OutboxTransport(paths.outbox_dir(settings.data_dir, date) / TEST_COPIES_DIR)
-    return jobs.make_transport(settings, date)
-
-
-def _send_one(settings: Settings, date: dt.date, transport: Transport, editor: str) -> bool:
-    where = {"to": mask(editor), "date": date.isoformat()}
+def _send_one(ctx: Context, ws: IssueWorkspace, transport: Transport, editor: str) -> bool:
+    where = {"to": mask(editor), "date": ws.date.isoformat()}
     try:
-        jobs.send_test(settings, date, editor, transport=transport)
+        jobs.send_test(ctx, ws, editor, transport=transport)
     except (TransportError, InvalidAddress) as err:
         log.error("test copy not sent", extra={**where, "error": str(err)})
         return False

@@ -18,8 +18,8 @@ Each tick looks at the store, so a restarted scheduler picks up where the day is
 re-sends a sent issue, resumes an interrupted send, and never sends after the cut-off (a
 morning newsletter must not arrive in the evening after an outage). A step that fails is
 logged and tried again at the next tick; SIGTERM sets ``stop``, which ends a wait at once
-and a send cleanly (calls in flight are recorded, nothing more goes out: issue 6's
-stop flag), so the ledger is exact.
+and a send cleanly (calls in flight are recorded, nothing more goes out: the send
+engine's stop flag), so the ledger is exact.
 """
 
 from __future__ import annotations
@@ -33,14 +33,13 @@ from zoneinfo import ZoneInfo
 
 import schedule
 
-from emails.errors import ConfigError
+from emails.errors import ConfigError, LockHeld
 from pipeline import jobs
+from pipeline.context import Context
 from pipeline.scheduling import daily
 from pipeline.scheduling.clock import Clock, SystemClock
 from pipeline.settings import ENV_PREFIX, Settings
-from subscribers.store import editions
-from subscribers.store.locks import LockHeld
-from subscribers.store.roster import open_store
+from subscribers.store.states import EditionState
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class DailyTimes:
 class Steps(Protocol):
     """What the scheduler does; the real ones run the pipeline, tests pass fakes."""
 
-    def state(self, date: dt.date) -> str | None: ...
+    def state(self, date: dt.date) -> EditionState | None: ...
 
     def draft(self, date: dt.date) -> None: ...
 
@@ -167,7 +166,7 @@ class Scheduler:
 
     def _draft(self, plan: DayPlan, day: _Day) -> None:
         state = self.steps.state(plan.date)
-        if state is None or state == editions.DRAFT:
+        if state is None or state is EditionState.DRAFT:
             log.info("drafting the issue", extra=_at(plan))
             self.steps.draft(plan.date)
             log.info("issue drafted and test copies sent", extra=_at(plan))
@@ -175,10 +174,10 @@ class Scheduler:
 
     def _send(self, plan: DayPlan, day: _Day) -> None:
         state = self.steps.state(plan.date)
-        if state == editions.SENT:
+        if state is EditionState.SENT:
             day.finished = True
             return
-        if state == editions.PAUSED:
+        if state is EditionState.PAUSED:
             day.finished = True
             log.error(
                 "the send is paused after errors; not resumed automatically: "
@@ -186,7 +185,7 @@ class Scheduler:
                 extra=_at(plan),
             )
             return
-        if self.require_approval and state not in (editions.APPROVED, editions.SENDING):
+        if self.require_approval and state not in (EditionState.APPROVED, EditionState.SENDING):
             self._say_once(day, "waiting", "waiting for approval (morningpost approve)", plan)
             return
         log.info("sending the issue", extra=_at(plan))
@@ -197,11 +196,11 @@ class Scheduler:
     def _cut_off(self, plan: DayPlan, day: _Day) -> None:
         day.finished = True
         state = self.steps.state(plan.date)
-        if state == editions.SENT:
+        if state is EditionState.SENT:
             return
-        if state in (editions.SENDING, editions.PAUSED):
+        if state in (EditionState.SENDING, EditionState.PAUSED):
             reason = f"the send began but did not finish (state {state})"
-        elif self.require_approval and state != editions.APPROVED:
+        elif self.require_approval and state is not EditionState.APPROVED:
             reason = "it was not approved"
         else:
             reason = "it could not be sent"
@@ -215,12 +214,6 @@ class Scheduler:
         if key not in day.said:
             day.said.add(key)
             log.info(message, extra={**_at(plan), "until": plan.cutoff.isoformat()})
-
-    def run_until(self, end: dt.datetime) -> None:
-        """Tick until the clock reaches ``end`` (or ``stop``): the loop for a ``ManualClock``."""
-        while self.clock.now() < end and not self.stop.is_set():
-            self.tick()
-            self.clock.sleep(self.tick_every.total_seconds(), self.stop)
 
     def run_forever(self) -> None:
         """Tick on the ``schedule`` library's steady beat until ``stop`` is set."""
@@ -257,20 +250,21 @@ def _at(plan: DayPlan) -> dict[str, str]:
 
 
 class PipelineSteps:
-    """The real steps: the store for the state, ``daily.draft`` and ``jobs.run``."""
+    """The real steps, on one ``Context``: the store for the state, ``daily.draft`` and
+    ``jobs.run``."""
 
-    def __init__(self, settings: Settings, *, sample: bool, stop: threading.Event) -> None:
-        self.settings, self.sample, self.stop = settings, sample, stop
+    def __init__(self, ctx: Context, *, sample: bool, stop: threading.Event) -> None:
+        self.ctx, self.sample, self.stop = ctx, sample, stop
 
-    def state(self, date: dt.date) -> str | None:
-        with open_store(self.settings.store_url).connect() as conn:
-            return editions.state(conn, date)
+    def state(self, date: dt.date) -> EditionState | None:
+        return self.ctx.issue(date).state()
 
     def draft(self, date: dt.date) -> None:
-        daily.draft(self.settings, date, sample=self.sample)
+        daily.draft(self.ctx, date, sample=self.sample)
 
     def send(self, date: dt.date) -> bool:
-        report = jobs.run(self.settings, date, sample=self.sample, stop=self.stop).report
+        ws = self.ctx.issue(date)
+        report = jobs.run(self.ctx, ws, sample=self.sample, stop=self.stop).report
         log.info(
             "send stopped on request; the next run resumes it"
             if report.interrupted
@@ -293,17 +287,18 @@ class PipelineSteps:
 
 
 def build(
-    settings: Settings,
+    ctx: Context,
     *,
     sample: bool = False,
     stop: threading.Event | None = None,
     clock: Clock | None = None,
 ) -> Scheduler:
-    """The scheduler for ``settings``, on the real pipeline."""
+    """The scheduler for ``ctx``'s settings, on the real pipeline."""
     stop = stop or threading.Event()
+    settings = ctx.settings
     settings.require_secret_key()  # fail at start-up, not at the first send hours later
     return Scheduler(
-        PipelineSteps(settings, sample=sample, stop=stop),
+        PipelineSteps(ctx, sample=sample, stop=stop),
         DailyTimes.from_settings(settings),
         require_approval=settings.require_approval,
         clock=clock,

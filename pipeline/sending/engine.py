@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
 import logging
 import queue
@@ -27,70 +26,30 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from emails.errors import TransportError
-from emails.message import Campaign, Recipient, build_personal_message, sender_domain
-from emails.personalise import greeting_for
-from emails.render import RenderedEmail
-from emails.transports.base import (
+from emails.errors import (
     DeliveryUnknown,
-    Outcome,
     SendingBlocked,
+    StoreError,
     TemporaryFailure,
     Throttled,
-    Transport,
+    TransportError,
 )
+from emails.message import Recipient
+from emails.transports.base import Outcome, Transport
+from pipeline.sending.mailing import Mailing
 from pipeline.sending.ratelimit import Limiter, TokenBucket, Unlimited, backoff_delay
-from subscribers.errors import StoreError
-from subscribers.links import issue_url, unsubscribe_url
-from subscribers.store import editions, ledger, schema
+from subscribers.store import editions, ledger
 from subscribers.store.roster import Subscriber, count, iter_active
-from subscribers.tokens import make_token
+from subscribers.store.states import DeliveryState, EditionState, SubscriberStatus
 
 log = logging.getLogger(__name__)
 
 _STOPPED = "the send stopped before this message was handed over"
-
-
-@dataclass(frozen=True)
-class Mailing:
-    """The issue-wide parts of every message of one send."""
-
-    date: dt.date
-    rendered: RenderedEmail
-    sender: str
-    public_url: str
-    secret_key: str
-    unsubscribe_mailto: str | None = None
-
-    @property
-    def list_id(self) -> str:
-        return f"The AI Morning Post <daily.{sender_domain(self.sender)}>"
-
-    @functools.cached_property
-    def campaign(self) -> Campaign:
-        return Campaign(
-            sender=self.sender,
-            rendered=self.rendered,
-            view_url=issue_url(self.public_url, self.date),
-            list_id=self.list_id,
-            issue=self.date.isoformat(),
-            unsubscribe_mailto=self.unsubscribe_mailto,
-        )
-
-    def recipient(self, subscriber: Subscriber) -> Recipient:
-        token = make_token(self.secret_key, subscriber.id)
-        return Recipient(
-            key=subscriber.id,
-            email=subscriber.email,
-            unsubscribe_url=unsubscribe_url(self.public_url, token),
-            greeting=greeting_for(subscriber.name),
-        )
 
 
 @dataclass(frozen=True)
@@ -114,10 +73,6 @@ class SendReport:
     seconds: float = 0.0
     paused: str | None = None  # why the send paused, if it did
     interrupted: bool = False
-
-    @property
-    def attempted(self) -> int:
-        return self.delivered + self.failed
 
     @property
     def done(self) -> int:
@@ -148,11 +103,6 @@ class NoProgress:
 
     def close(self, report: SendReport) -> None:
         pass
-
-
-def message_for(mailing: Mailing, subscriber: Subscriber) -> EmailMessage:
-    """The personalised message for one subscriber: a pure function of its inputs."""
-    return build_personal_message(mailing.campaign, mailing.recipient(subscriber))
 
 
 def send_issue(
@@ -232,7 +182,7 @@ class _Run:
         self.progress = progress
         started = time.perf_counter()
         if not self.dry_run:
-            self._set_state(editions.SENDING)
+            self._move(EditionState.SENDING)
         progress.start(self._total())
         threads = [threading.Thread(target=self._read, name="send-reader", daemon=True)]
         threads += [
@@ -267,21 +217,21 @@ class _Run:
         if self.dry_run:
             return
         with self.engine.connect() as conn:
-            self.report.unknown = ledger.counts(conn, self.mailing.date)[ledger.SENDING]
+            self.report.unknown = ledger.counts(conn, self.mailing.date)[DeliveryState.SENDING]
         if self.report.paused:
-            self._set_state(editions.PAUSED)
+            self._move(EditionState.PAUSED)
         elif self.stop.is_set():
             self.report.interrupted = True  # stopped from outside: it stays ``sending``
         elif self.report.failed == 0:
-            self._set_state(editions.SENT)
+            self._move(EditionState.SENT)
 
     def _total(self) -> int:
         with self.engine.connect() as conn:
-            return count(conn, schema.ACTIVE)
+            return count(conn, SubscriberStatus.ACTIVE)
 
-    def _set_state(self, state: str) -> None:
+    def _move(self, state: EditionState) -> None:
         with self.engine.begin() as conn:
-            editions.set_state(conn, self.mailing.date, state)
+            editions.move(conn, self.mailing.date, state)
 
     # -- the reader ------------------------------------------------------------------------
 

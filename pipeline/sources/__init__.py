@@ -12,7 +12,7 @@ from importlib.resources.abc import Traversable
 import httpx
 
 from pipeline.sources import replay
-from pipeline.sources.base import Source, SourceError, gather
+from pipeline.sources.base import Source, gather
 from pipeline.sources.editorial import EditorialSource
 from pipeline.sources.feeds import FeedSource
 from pipeline.sources.huggingface import HuggingFacePapers, HuggingFaceTrending
@@ -25,7 +25,6 @@ __all__ = [
     "HuggingFaceTrending",
     "OpenMeteoWeather",
     "Source",
-    "SourceError",
     "build_sources",
     "gather",
     "sample_sources",

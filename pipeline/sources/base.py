@@ -6,14 +6,11 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from emails.errors import MorningPostError
+from emails.errors import SourceError
 from pipeline.sources.items import Gathering
 
 log = logging.getLogger(__name__)
 
-
-class SourceError(MorningPostError):
-    """A source failed, timed out, or answered with something that is not what it promised."""
 
 
 class Source(Protocol):

@@ -24,8 +24,8 @@ from typing import Any, cast
 import yaml
 from markdown_it import MarkdownIt
 
+from emails.errors import SourceError
 from emails.sanitize import clean_html, plain_text
-from pipeline.sources.base import SourceError
 from pipeline.sources.items import EditorialPiece, Gathering, Section
 
 log = logging.getLogger(__name__)

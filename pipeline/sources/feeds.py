@@ -23,8 +23,8 @@ from urllib.parse import urljoin
 import feedparser
 import httpx
 
+from emails.errors import SourceError
 from emails.sanitize import plain_text, safe_url
-from pipeline.sources.base import SourceError
 from pipeline.sources.http import get
 from pipeline.sources.items import Gathering, NewsItem, PaperItem
 

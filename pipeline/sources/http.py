@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.sources.base import SourceError
+from emails.errors import SourceError
 
 USER_AGENT = "morningpost/0.1 (The AI Morning Post newsletter; +https://example.com/morningpost)"
 

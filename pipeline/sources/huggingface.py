@@ -24,8 +24,8 @@ import httpx
 from huggingface_hub import ModelInfo, constants
 from huggingface_hub.hf_api import PaperInfo
 
+from emails.errors import SourceError
 from emails.sanitize import plain_text
-from pipeline.sources.base import SourceError
 from pipeline.sources.http import QueryParams, get_json
 from pipeline.sources.items import Gathering, ModelItem, PaperItem
 

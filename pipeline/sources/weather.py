@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from pipeline.sources.base import SourceError
+from emails.errors import SourceError
 from pipeline.sources.http import QueryParams, get_json
 from pipeline.sources.items import Gathering, WeatherReport
 

@@ -23,19 +23,17 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
+from emails.errors import BadNotification, InvalidAddress
+from subscribers import lifecycle
 from subscribers.addresses import mask, normalise
-from subscribers.errors import InvalidAddress, SubscriberError
 from subscribers.store import schema
-from subscribers.store.roster import now
+from subscribers.store.stamps import now
+from subscribers.store.states import SubscriberStatus
 
 log = logging.getLogger(__name__)
 
 _t = schema.subscribers
-_NOT_SUPPRESSED = (schema.ACTIVE, schema.PENDING)
 
-
-class BadNotification(SubscriberError):
-    """A message that is not an SES notification this code can read."""
 
 
 @dataclass
@@ -132,7 +130,7 @@ def _bounce(
     permanent = detail.get("bounceType") == "Permanent"
     for email in _strings(detail.get("bouncedRecipients"), "emailAddress"):
         if permanent:
-            _suppress(conn, email, schema.BOUNCED, _NOT_SUPPRESSED, report)
+            _suppress(conn, email, SubscriberStatus.BOUNCED, report)
         else:
             _count_transient(conn, email, limit, report)
 
@@ -141,9 +139,8 @@ def _complaint(conn: Connection, detail: Mapping[str, Any], report: FeedbackRepo
     if detail.get("complaintFeedbackType") == "not-spam":
         report.ignored += 1  # the recipient said it is NOT spam
         return
-    others = tuple(s for s in schema.STATUSES if s != schema.COMPLAINED)
     for email in _strings(detail.get("complainedRecipients"), "emailAddress"):
-        _suppress(conn, email, schema.COMPLAINED, others, report)
+        _suppress(conn, email, SubscriberStatus.COMPLAINED, report)
 
 
 def _key(email: str) -> str:
@@ -155,14 +152,9 @@ def _key(email: str) -> str:
 
 
 def _suppress(
-    conn: Connection, email: str, status: str, only_from: tuple[str, ...], report: FeedbackReport
+    conn: Connection, email: str, status: SubscriberStatus, report: FeedbackReport
 ) -> None:
-    moved = conn.execute(
-        update(_t)
-        .where(_t.c.email_key == _key(email), _t.c.status.in_(only_from))
-        .values(status=status, updated_at=now())
-    )
-    if moved.rowcount:
+    if lifecycle.suppress(conn, _key(email), status):
         log.info("%s: %s", status, mask(email))
         report.suppressed.append(mask(email))
     else:
@@ -182,7 +174,7 @@ def _count_transient(conn: Connection, email: str, limit: int, report: FeedbackR
         return
     report.counted += 1
     if count >= limit:
-        _suppress(conn, email, schema.BOUNCED, _NOT_SUPPRESSED, report)
+        _suppress(conn, email, SubscriberStatus.BOUNCED, report)
 
 
 def _reset(conn: Connection, email: str) -> int:

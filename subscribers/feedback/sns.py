@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from subscribers.errors import SubscriberError
+from emails.errors import FeedbackError, Unverified
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,6 @@ _CACHE_MAX = 32
 UrlCheck = Callable[[str], bool]
 Fetch = Callable[[str], bytes]
 
-
-class Unverified(SubscriberError):
-    """An SNS message that cannot be verified; the webhook answers 403."""
 
 
 def is_sns_url(url: str) -> bool:
@@ -139,7 +136,7 @@ class SnsVerifier:
         try:
             self._fetch(url)
         except httpx.HTTPError as err:
-            raise SubscriberError(f"could not confirm the SNS subscription ({err})") from err
+            raise FeedbackError(f"could not confirm the SNS subscription ({err})") from err
         log.info("confirmed the SNS subscription to %s", self.topic_arn)
 
     def _public_key(self, url: str) -> rsa.RSAPublicKey:

@@ -17,21 +17,14 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Engine
 
-from subscribers.errors import SubscriberError
-from subscribers.feedback.notifications import (
-    BadNotification,
-    apply_notification,
-    parse_notification,
-)
+from emails.errors import BadNotification, QueueError
+from subscribers.feedback.notifications import apply_notification, parse_notification
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger(__name__)
 
-
-class QueueError(SubscriberError):
-    """The queue could not be read or its messages not deleted."""
 
 
 @dataclass

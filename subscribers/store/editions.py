@@ -1,7 +1,8 @@
 """Issue records in the store: each dated issue's number, state and approval.
 
-States: ``draft`` (assembled) -> ``approved`` (an editor said yes; only needed when approval
-is required) -> ``sending`` -> ``sent``; ``paused`` when a send stopped on too many errors.
+This module alone moves an issue's ``EditionState`` (the machine is drawn in
+``subscribers.store.states``): ``approve`` and ``withdraw_approval`` for editors, ``move``
+for the send engine, each a conditional UPDATE so two processes cannot both make a move.
 
 Numbering: an issue's number is one more than the last issue that *went out* (``sending``,
 ``sent`` or ``paused``: readers have copies), and re-assembling a date keeps its number. A
@@ -21,30 +22,33 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from subscribers.errors import SubscriberError
+from emails.errors import EditionError
 from subscribers.store import schema
-from subscribers.store.roster import now
+from subscribers.store.stamps import aware, now
+from subscribers.store.states import EditionState
 
 log = logging.getLogger(__name__)
 
-DRAFT, APPROVED, SENDING, SENT, PAUSED = "draft", "approved", "sending", "sent", "paused"
-STATES = (DRAFT, APPROVED, SENDING, SENT, PAUSED)
-WENT_OUT = (SENDING, SENT, PAUSED)  # readers hold copies: the number is spent for good
-UNSENT = (DRAFT, APPROVED)
+_E = EditionState
+WENT_OUT = tuple(state for state in _E if state.went_out)  # the number is spent for good
+UNSENT = tuple(state for state in _E if not state.went_out)
+# The moves the send engine makes, by target state: where each may start from. A re-run of
+# a sent issue goes back to ``sending`` while it checks the list, then to ``sent`` again.
+_MOVES: dict[EditionState, tuple[EditionState, ...]] = {
+    _E.SENDING: tuple(_E),
+    _E.SENT: (_E.SENDING,),
+    _E.PAUSED: (_E.SENDING,),
+}
 
 _e = schema.editions
 _ATTEMPTS = 3
-
-
-class EditionError(SubscriberError):
-    """An issue record cannot do what was asked (approve a sent issue, reuse a number)."""
 
 
 @dataclass(frozen=True)
 class Edition:
     date: dt.date
     number: int
-    state: str
+    state: EditionState
     approved_by: str | None
     approved_at: dt.datetime | None
 
@@ -63,7 +67,10 @@ def issue_number(conn: Connection, date: dt.date) -> int:
         except IntegrityError:
             continue  # another process numbered this date, or took this number: look again
         return number
-    raise EditionError(f"could not number the issue of {date}: the store kept changing; retry")
+    raise EditionError(
+        f"could not number the issue of {date}: the store kept changing; retry",
+        date=date,
+    )
 
 
 def _next_number(conn: Connection, key: str) -> int:
@@ -92,12 +99,15 @@ def _has_deliveries(conn: Connection, key: str) -> bool:
 def _insert(conn: Connection, key: str, number: int) -> None:
     stamp = now()
     conn.execute(
-        _e.insert().values(date=key, number=number, state=DRAFT, created_at=stamp, updated_at=stamp)
+        _e.insert().values(
+            date=key, number=number, state=_E.DRAFT, created_at=stamp, updated_at=stamp
+        )
     )
 
 
-def state(conn: Connection, date: dt.date) -> str | None:
-    return conn.scalar(select(_e.c.state).where(_e.c.date == date.isoformat()))
+def state(conn: Connection, date: dt.date) -> EditionState | None:
+    found = conn.scalar(select(_e.c.state).where(_e.c.date == date.isoformat()))
+    return None if found is None else EditionState(found)
 
 
 def get(conn: Connection, date: dt.date) -> Edition | None:
@@ -109,13 +119,18 @@ def get(conn: Connection, date: dt.date) -> Edition | None:
     ).first()
     if row is None:
         return None
-    return Edition(date, row.number, row.state, row.approved_by, _aware(row.approved_at))
+    approved_at = aware(row.approved_at) if row.approved_at else None
+    return Edition(date, row.number, EditionState(row.state), row.approved_by, approved_at)
 
 
-def set_state(conn: Connection, date: dt.date, new_state: str) -> None:
-    conn.execute(
-        update(_e).where(_e.c.date == date.isoformat()).values(state=new_state, updated_at=now())
+def move(conn: Connection, date: dt.date, to: EditionState) -> bool:
+    """The send engine's moves: to ``sending``, then ``sent`` or ``paused``; True if moved."""
+    moved = conn.execute(
+        update(_e)
+        .where(_e.c.date == date.isoformat(), _e.c.state.in_(_MOVES[to]))
+        .values(state=to, updated_at=now())
     )
+    return bool(moved.rowcount)
 
 
 def approve(conn: Connection, date: dt.date, *, by: str) -> Edition:
@@ -125,29 +140,38 @@ def approve(conn: Connection, date: dt.date, *, by: str) -> Edition:
     """
     current = get(conn, date)
     if current is None:
-        raise EditionError(f"there is no draft of {date} to approve")
-    if current.state == APPROVED:
+        raise EditionError(
+            f"there is no draft of {date} to approve",
+            date=date,
+        )
+    if current.state is _E.APPROVED:
         return current
-    if current.state != DRAFT:
-        raise EditionError(f"the issue of {date} is {current.state}: there is nothing to approve")
+    if current.state is not _E.DRAFT:
+        raise EditionError(
+            f"the issue of {date} is {current.state}: there is nothing to approve",
+            date=date,
+        )
     stamp = now()
     # Conditional on the state, so an approval cannot land on an issue that began sending.
     moved = conn.execute(
         update(_e)
-        .where(_e.c.date == date.isoformat(), _e.c.state == DRAFT)
-        .values(state=APPROVED, approved_by=by[:200], approved_at=stamp, updated_at=stamp)
+        .where(_e.c.date == date.isoformat(), _e.c.state == _E.DRAFT)
+        .values(state=_E.APPROVED, approved_by=by[:200], approved_at=stamp, updated_at=stamp)
     )
     if not moved.rowcount:
-        raise EditionError(f"the issue of {date} changed while approving it; look at its status")
-    return Edition(date, current.number, APPROVED, by[:200], stamp)
+        raise EditionError(
+            f"the issue of {date} changed while approving it; look at its status",
+            date=date,
+        )
+    return Edition(date, current.number, _E.APPROVED, by[:200], stamp)
 
 
 def withdraw_approval(conn: Connection, date: dt.date) -> bool:
     """Send an approved draft back to ``draft`` (its content changed); True if it was approved."""
     moved = conn.execute(
         update(_e)
-        .where(_e.c.date == date.isoformat(), _e.c.state == APPROVED)
-        .values(state=DRAFT, approved_by=None, approved_at=None, updated_at=now())
+        .where(_e.c.date == date.isoformat(), _e.c.state == _E.APPROVED)
+        .values(state=_E.DRAFT, approved_by=None, approved_at=None, updated_at=now())
     )
     return bool(moved.rowcount)
 
@@ -178,12 +202,6 @@ def ensure(conn: Connection, date: dt.date, number: int) -> None:
         owner = conn.scalar(select(_e.c.date).where(_e.c.number == number))
         raise EditionError(
             f"issue number {number} of {date} now belongs to the issue of {owner} "
-            f"({date} was never sent): re-assemble {date} to number it again"
+            f"({date} was never sent): re-assemble {date} to number it again",
+            date=date,
         ) from None
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite returns DateTime without its zone; everything stored is UTC.
-    if value is None or value.tzinfo:
-        return value
-    return value.replace(tzinfo=dt.UTC)

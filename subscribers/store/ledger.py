@@ -1,5 +1,6 @@
-"""The delivery ledger: one row per (issue, subscriber), moved through its states.
+"""The delivery ledger: one row per (issue, subscriber), moved through ``DeliveryState``.
 
+This module alone moves a delivery (the machine is drawn in ``subscribers.store.states``).
 A row goes to ``sending`` before the transport is called and to ``sent`` or ``failed``
 after; a row still in ``sending`` after a crash is *unknown*: the message may have left.
 
@@ -29,74 +30,27 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 
-from subscribers.errors import StoreError
+from emails.errors import StoreError
 from subscribers.store import schema
-from subscribers.store.roster import now
+from subscribers.store.stamps import now
+from subscribers.store.states import DeliveryState, SubscriberStatus
 
-PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
-STATES = (PENDING, SENDING, SENT, FAILED, SKIPPED)
-_RETRYABLE = (PENDING, FAILED)
+_D = DeliveryState
+_RETRYABLE = (_D.PENDING, _D.FAILED)
 _ERROR_LIMIT = 500
 
 _d = schema.deliveries
 
 
-def claim(conn: Connection, date: dt.date, subscriber_id: int) -> bool:
-    """Move the (issue, subscriber) row to ``sending``; False if it is sent, in flight or done.
-
-    The conditional update and the unique key make the claim safe between processes: of two
-    senders racing for one row, exactly one sees it change.
-    """
-    key = date.isoformat()
-    moved = conn.execute(
-        update(_d)
-        .where(_d.c.issue_date == key, _d.c.subscriber_id == subscriber_id)
-        .where(_d.c.state.in_(_RETRYABLE))
-        .values(state=SENDING, attempts=_d.c.attempts + 1, updated_at=now())
-    )
-    if moved.rowcount:
-        return True
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                _d.insert().values(
-                    issue_date=key,
-                    subscriber_id=subscriber_id,
-                    state=SENDING,
-                    attempts=1,
-                    updated_at=now(),
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
-
-
-def mark_sent(conn: Connection, date: dt.date, subscriber_id: int, message_id: str) -> None:
-    _finish(conn, date, subscriber_id, state=SENT, message_id=message_id, last_error=None)
-
-
-def mark_failed(conn: Connection, date: dt.date, subscriber_id: int, error: str) -> None:
-    _finish(conn, date, subscriber_id, state=FAILED, last_error=error[:_ERROR_LIMIT])
-
-
-def counts(conn: Connection, date: dt.date) -> dict[str, int]:
+def counts(conn: Connection, date: dt.date) -> dict[DeliveryState, int]:
     """Deliveries of the issue by state; every state present, zero when none."""
     query = (
         select(_d.c.state, func.count())
         .where(_d.c.issue_date == date.isoformat())
         .group_by(_d.c.state)
     )
-    found = {state: int(n) for state, n in conn.execute(query)}
-    return {state: found.get(state, 0) for state in STATES}
-
-
-def _finish(conn: Connection, date: dt.date, subscriber_id: int, **values: str | None) -> None:
-    conn.execute(
-        update(_d)
-        .where(_d.c.issue_date == date.isoformat(), _d.c.subscriber_id == subscriber_id)
-        .values(updated_at=now(), **values)
-    )
+    found = {DeliveryState(state): int(n) for state, n in conn.execute(query)}
+    return {state: found.get(state, 0) for state in DeliveryState}
 
 
 @dataclass(frozen=True)
@@ -114,9 +68,9 @@ _s = schema.subscribers
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _DATE = bindparam("date", type_=_d.c.issue_date.type)
 _NOW = bindparam("now", type_=_d.c.updated_at.type)
-_ACTIVE = select(_s.c.id).where(_s.c.id.in_(_IDS), _s.c.status == schema.ACTIVE)
+_ACTIVE = select(_s.c.id).where(_s.c.id.in_(_IDS), _s.c.status == SubscriberStatus.ACTIVE)
 _OLD_UNKNOWN = and_(
-    _d.c.state == SENDING,
+    _d.c.state == _D.SENDING,
     _d.c.updated_at < bindparam("unknown_before", type_=_d.c.updated_at.type),
     _d.c.subscriber_id.in_(_ACTIVE),
 )
@@ -131,13 +85,13 @@ _CLAIM_EXISTING = (
         or_(_d.c.state.in_(_RETRYABLE), _OLD_UNKNOWN),
     )
     .values(
-        state=case((_GOES, SENDING), else_=SKIPPED),
+        state=case((_GOES, _D.SENDING), else_=_D.SKIPPED),
         attempts=_d.c.attempts + case((_GOES, 1), else_=0),
         updated_at=_NOW,
     )
     .returning(_d.c.subscriber_id, _d.c.state)
 )
-_is_active = _s.c.status == schema.ACTIVE
+_is_active = _s.c.status == SubscriberStatus.ACTIVE
 # Subscribers without a row yet: one row each, ``sending`` or ``skipped`` by their status.
 _CLAIM_NEW = (
     insert(_d)
@@ -146,7 +100,7 @@ _CLAIM_NEW = (
         select(
             _DATE,
             _s.c.id,
-            case((_is_active, literal(SENDING)), else_=literal(SKIPPED)),
+            case((_is_active, literal(_D.SENDING)), else_=literal(_D.SKIPPED)),
             case((_is_active, literal(1)), else_=literal(0)),
             _NOW,
         ).where(
@@ -161,7 +115,7 @@ _FINISH = (
     .where(
         _d.c.issue_date == bindparam("k_date"),
         _d.c.subscriber_id == bindparam("k_id"),
-        _d.c.state == SENDING,
+        _d.c.state == _D.SENDING,
     )
     .values(
         state=bindparam("v_state"),
@@ -201,8 +155,8 @@ def claim_batch(
     # a state no other writer can change before the commit.
     moved = [(int(i), str(state)) for i, state in conn.execute(_CLAIM_EXISTING, params)]
     moved += _insert_new(conn, params)
-    claimed = frozenset(i for i, state in moved if state == SENDING)
-    skipped = frozenset(i for i, state in moved if state == SKIPPED)
+    claimed = frozenset(i for i, state in moved if state == _D.SENDING)
+    skipped = frozenset(i for i, state in moved if state == _D.SKIPPED)
     return Claim(claimed, skipped, len(ids) - len(claimed) - len(skipped))
 
 
@@ -234,9 +188,10 @@ def finish_batch(
     """
     common = {"k_date": date.isoformat(), "v_now": now()}
     rows = [
-        {**common, "k_id": i, "v_state": SENT, "v_message_id": m, "v_error": None} for i, m in sent
+        {**common, "k_id": i, "v_state": _D.SENT, "v_message_id": m, "v_error": None}
+        for i, m in sent
     ]
-    for state, outcomes in ((FAILED, failed), (PENDING, released)):
+    for state, outcomes in ((_D.FAILED, failed), (_D.PENDING, released)):
         rows += [
             {
                 **common,

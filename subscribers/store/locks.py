@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from subscribers.errors import StoreError
+from emails.errors import LockHeld
 from subscribers.store import schema
+from subscribers.store.stamps import aware
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +39,6 @@ Now = Callable[[], dt.datetime]
 
 _t = schema.locks
 
-
-class LockHeld(StoreError):
-    """Someone else holds the lock; ``str()`` says who and until when."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +90,8 @@ def holder(conn: Connection, name: str, *, now: dt.datetime) -> Lease | None:
     row = conn.execute(select(_t.c.owner, _t.c.expires_at).where(_t.c.name == name)).one_or_none()
     if row is None:
         return None
-    expires = _aware(row.expires_at)
+    expires = aware(row.expires_at)
     return Lease(name, row.owner, expires) if expires >= now else None
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    # SQLite hands DateTime back without its zone; everything stored here is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 @contextmanager
@@ -118,7 +111,8 @@ def held(
     me = owner or default_owner()
     with engine.begin() as conn:
         if not acquire(conn, name, me, ttl=ttl, now=now()):
-            raise LockHeld(_held_message(conn, name, now()))
+            lease = holder(conn, name, now=now())
+            raise LockHeld(_held_message(name, lease), owner=lease.owner if lease else None)
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat, args=(engine, name, me, ttl, now, stop), daemon=True, name="lock"
@@ -133,8 +127,7 @@ def held(
             release(conn, name, me)
 
 
-def _held_message(conn: Connection, name: str, now: dt.datetime) -> str:
-    lease = holder(conn, name, now=now)
+def _held_message(name: str, lease: Lease | None) -> str:
     if lease is None:  # released between our attempt and this look: say so plainly
         return f"{name} was busy a moment ago; try again"
     until = lease.expires_at.astimezone(dt.UTC).strftime("%H:%M:%S UTC")

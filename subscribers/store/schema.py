@@ -1,4 +1,7 @@
-"""The store's tables as they are now, for queries. How they came to be is in ``migrations``."""
+"""The store's tables as they are now, for queries. How they came to be is in ``migrations``.
+
+The state columns hold the values of ``subscribers.store.states``.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +18,6 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
-
-# Subscriber statuses; only ``active`` receives the issue.
-PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED = (
-    "pending",
-    "active",
-    "unsubscribed",
-    "bounced",
-    "complained",
-)
-STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 subscribers = Table(
     "subscribers",
@@ -63,7 +56,7 @@ editions = Table(
     Column("state", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    # Who approved the draft for sending, and when (migration 20).
+    # Who approved the draft for sending, and when.
     Column("approved_by", String(200)),
     Column("approved_at", DateTime(timezone=True)),
 )
@@ -83,7 +76,7 @@ deliveries = Table(
     UniqueConstraint("issue_date", "subscriber_id", name="uq_delivery"),
 )
 
-# Leases shared by every process (subscribers.locks; migration 21): one row per held lock.
+# Leases shared by every process (``locks``): one row per held lock.
 locks = Table(
     "locks",
     metadata,

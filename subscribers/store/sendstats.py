@@ -6,7 +6,8 @@ import datetime as dt
 
 from sqlalchemy import Connection, desc, func, select
 
-from subscribers.store import ledger, schema
+from subscribers.store import schema
+from subscribers.store.states import DeliveryState
 
 _d = schema.deliveries
 
@@ -19,7 +20,7 @@ def send_rate(conn: Connection, date: dt.date) -> float | None:
     """
     first, last, n = conn.execute(
         select(func.min(_d.c.updated_at), func.max(_d.c.updated_at), func.count()).where(
-            _d.c.issue_date == date.isoformat(), _d.c.state == ledger.SENT
+            _d.c.issue_date == date.isoformat(), _d.c.state == DeliveryState.SENT
         )
     ).one()
     if n < 2 or first is None or last is None:
@@ -33,7 +34,7 @@ def top_errors(conn: Connection, date: dt.date, limit: int = 5) -> list[tuple[st
     count = func.count().label("n")
     rows = conn.execute(
         select(_d.c.last_error, count)
-        .where(_d.c.issue_date == date.isoformat(), _d.c.state == ledger.FAILED)
+        .where(_d.c.issue_date == date.isoformat(), _d.c.state == DeliveryState.FAILED)
         .group_by(_d.c.last_error)
         .order_by(desc(count), _d.c.last_error)
         .limit(limit)

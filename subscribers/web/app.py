@@ -30,17 +30,18 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from emails.confirmation import confirmation_message
-from emails.errors import TransportError
+from emails.errors import (
+    BadNotification,
+    FeedbackError,
+    InvalidAddress,
+    TransportError,
+    Unverified,
+)
 from emails.message import ONE_CLICK
 from subscribers import lifecycle
 from subscribers.addresses import mask
-from subscribers.errors import InvalidAddress, SubscriberError
-from subscribers.feedback.notifications import (
-    BadNotification,
-    apply_notification,
-    parse_notification,
-)
-from subscribers.feedback.sns import SnsVerifier, Unverified
+from subscribers.feedback.notifications import apply_notification, parse_notification
+from subscribers.feedback.sns import SnsVerifier
 from subscribers.links import confirm_url, unsubscribe_url
 from subscribers.tokens import Purpose, make_token, read_token
 from subscribers.web import pages
@@ -84,30 +85,8 @@ class AppConfig:
     resend_after: dt.timedelta = dt.timedelta(minutes=10)
 
 
-def create_app(
-    *,
-    engine: Engine,
-    secret_key: str,
-    public_url: str,
-    transport: Mailer,
-    sender: str,
-    archive_dir: Path,
-    sns: SnsVerifier | None = None,
-    transient_limit: int = 3,
-    resend_after: dt.timedelta = dt.timedelta(minutes=10),
-) -> Starlette:
-    """The web app; ``sns`` None turns the ``/sns`` webhook off (404)."""
-    config = AppConfig(
-        engine,
-        secret_key,
-        public_url.rstrip("/"),
-        transport,
-        sender,
-        archive_dir,
-        sns,
-        transient_limit,
-        resend_after,
-    )
+def create_app(config: AppConfig) -> Starlette:
+    """The web app; ``config.sns`` None turns the ``/sns`` webhook off (404)."""
     handlers = _Handlers(config)
     routes = [
         Route("/", handlers.subscribe, methods=["GET", "POST"]),
@@ -332,7 +311,7 @@ class _Handlers:
                 await run_in_threadpool(verifier.confirm_subscription, message)
             except Unverified:
                 return PlainTextResponse("forbidden", status_code=403)
-            except SubscriberError as err:
+            except FeedbackError as err:
                 log.warning("%s", err)
                 return PlainTextResponse("could not confirm", status_code=502)
             return PlainTextResponse("subscribed")
