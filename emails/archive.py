@@ -1,6 +1,6 @@
 """The web archive of past issues: a page per issue, an index page and an Atom feed.
 
-Layout under the archive folder (``pipeline.paths`` names the same files)::
+Layout under the archive folder (these names are the ones the web app serves)::
 
     index.html            every archived issue, newest first
     feed.xml              Atom feed of the same issues

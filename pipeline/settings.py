@@ -1,6 +1,6 @@
 """All configuration, from ``MORNINGPOST_*`` environment variables and ``.env``.
 
-The names are an interface operators and tests rely on (see DESIGN.md): keep them.
+The names are an interface operators and tests rely on (the README lists them): keep them.
 """
 
 from __future__ import annotations

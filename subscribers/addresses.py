@@ -41,7 +41,9 @@ def normalise(raw: str, *, check_deliverability: bool = False) -> Address:
     try:
         valid = validate_email(candidate, check_deliverability=check_deliverability)
     except EmailNotValidError as err:
-        raise InvalidAddress(f"{_shown(candidate)} is not a valid address: {err}") from None
+        raise InvalidAddress(
+            f"{_shown(candidate)} is not a valid address: {err}", address=candidate
+        ) from None
     email = f"{valid.local_part}@{valid.ascii_domain.lower()}"
     return Address(email=email, key=email.casefold())
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
-from emails.errors import InvalidAddress, SubscriberError
+from emails.errors import CsvError, InvalidAddress
 from subscribers import lifecycle
 from subscribers.addresses import normalise
 from subscribers.store import schema
@@ -94,29 +94,29 @@ def _records(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except UnicodeDecodeError as err:
-            raise SubscriberError(
-                f"near line {start}: the file is not UTF-8 text ({err.reason}); nothing imported"
+            raise CsvError(
+                f"near line {start}: the file is not UTF-8 text ({err.reason}); nothing imported",
+                line=start,
             ) from None
         except csv.Error as err:
-            raise SubscriberError(
-                f"line {start}: unreadable CSV ({err}); nothing imported"
-            ) from None
+            reason = f"line {start}: unreadable CSV ({err}); nothing imported"
+            raise CsvError(reason, line=start) from None
         yield start, cells
 
 
 def _header(records: Iterator[tuple[int, list[str]]]) -> _Columns:
-    for _line, cells in records:
+    for line, cells in records:
         if not any(cell.strip() for cell in cells):
             continue
         names = [cell.strip().lstrip("\ufeff").lower() for cell in cells]
         if "email" not in names:
-            raise SubscriberError("the header row has no 'email' column")
+            raise CsvError("the header row has no 'email' column", line=line)
         return _Columns(
             email=names.index("email"),
             name=names.index("name") if "name" in names else None,
             status=names.index("status") if "status" in names else None,
         )
-    raise SubscriberError("the file is empty: expected a header row with an 'email' column")
+    raise CsvError("the file is empty: expected a header row with an 'email' column")
 
 
 def _cell(cells: list[str], index: int | None) -> str:

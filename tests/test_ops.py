@@ -193,7 +193,7 @@ def test_two_runs_started_at_once_send_each_subscriber_one_copy(tmp_path: Path) 
     env = _env(data)
     # The store exists already, as after any first command: two processes creating a
     # brand-new SQLite store at the same instant can race in its migrations (one fails to
-    # open it, cleanly; see the issue 7 report), which is not what this test is about.
+    # open it, cleanly), which is not what this test is about.
     open_store(f"sqlite:///{data / 'morningpost.db'}").dispose()
     procs = [_morningpost("run", "--sample", "--date", DATE, env=env) for _ in range(2)]
     outcomes = [(p.wait(timeout=120), *p.communicate()) for p in procs]

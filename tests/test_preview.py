@@ -25,18 +25,11 @@ from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwr
 
 from emails.errors import ConfigError, RenderError
 from emails.issue import Issue
-from emails.preview.app import (
-    Draft,
-    PreviewConfig,
-    SampleValues,
-    classify,
-    create_preview_app,
-    describe_error,
-    force_dark,
-    inject_head,
-    stop_streams,
-)
+from emails.preview.app import classify, create_preview_app, stop_streams
 from emails.preview.checks import spamassassin_path
+from emails.preview.config import Draft, PreviewConfig, SampleValues
+from emails.preview.frames import force_dark, inject_head
+from emails.preview.problems import describe_error
 from emails.render import render_email
 from emails.rendered import RenderedEmail
 from pipeline.commands.preview import preview_config
@@ -53,7 +46,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE_EDITORIAL = Path(__file__).resolve().parent.parent / "pipeline/sample_data/editorial"
 ADDRESS = "The AI Morning Post, 1 Example Street, Manchester M1 1AA, United Kingdom"
 SENDER = "The AI Morning Post <briefing@example.com>"
-TOKEN = "test-form-token"
+TOKEN = "<the token the page carries>"  # replaced by the real one in each test
+_TOKEN_FIELD = re.compile(r'name="token" value="([^"]+)"')
 FIRST_TITLE = "Small Models Win the Week"
 SECOND_TITLE = "Editors Rewrite the Lead Live"
 LEAD = """---
@@ -287,9 +281,16 @@ def stub_config(tmp_path: Path, pipeline: Pipeline) -> PreviewConfig:
 
 @pytest.fixture
 def stub_server(tmp_path: Path, pipeline: Pipeline) -> Iterator[httpx.Client]:
-    app = create_preview_app(stub_config(tmp_path, pipeline), csrf_token=TOKEN)
+    app = create_preview_app(stub_config(tmp_path, pipeline))
     with serving(app) as base, httpx.Client(base_url=base, timeout=10) as client:
         yield client
+
+
+def page_token(client: httpx.Client) -> str:
+    """The form token, read off the page as a browser has it."""
+    found = _TOKEN_FIELD.search(client.get("/").text)
+    assert found is not None
+    return found.group(1)
 
 
 def same_origin(client: httpx.Client) -> dict[str, str]:
@@ -317,6 +318,8 @@ def test_actions_from_anywhere_but_the_page_are_refused(
 ) -> None:
     sent = same_origin(stub_server) if headers == "same" else headers
     assert isinstance(sent, dict)
+    token = page_token(stub_server)
+    form = {name: token if value == TOKEN else value for name, value in form.items()}
     response = stub_server.post("/actions/approve", data=form, headers=sent)
     assert response.status_code == 403
     assert "approve" not in pipeline.calls
@@ -326,10 +329,11 @@ def test_an_action_from_the_page_runs_once_and_returns_to_it(
     stub_server: httpx.Client, pipeline: Pipeline
 ) -> None:
     page = stub_server.get("/")
-    assert f'name="token" value="{TOKEN}"' in page.text
+    token = page_token(stub_server)
+    assert len(token) >= 32  # drawn per process: no other site can know it
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     response = stub_server.post(
-        "/actions/approve", data={"token": TOKEN}, headers=same_origin(stub_server)
+        "/actions/approve", data={"token": token}, headers=same_origin(stub_server)
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/"
@@ -348,9 +352,10 @@ def test_a_draft_that_does_not_render_cannot_be_approved_or_sent(
     page = stub_server.get("/").text
     assert "something broke" in page
     assert "the last draft that rendered" in page  # still on show below the error
+    token = page_token(stub_server)
     for action in ("approve", "send-test"):
         response = stub_server.post(
-            f"/actions/{action}", data={"token": TOKEN}, headers=same_origin(stub_server)
+            f"/actions/{action}", data={"token": token}, headers=same_origin(stub_server)
         )
         assert response.status_code == 303
         assert action not in pipeline.calls
@@ -405,7 +410,7 @@ def test_changes_reach_the_page_on_its_one_event_stream(
 
 
 def test_stopping_the_server_ends_open_streams_at_once(tmp_path: Path, pipeline: Pipeline) -> None:
-    app = create_preview_app(stub_config(tmp_path, pipeline), csrf_token=TOKEN)
+    app = create_preview_app(stub_config(tmp_path, pipeline))
     with (
         serving(app) as base,
         httpx.Client(base_url=base, timeout=10) as client,

@@ -3,7 +3,7 @@
 ``create_preview_app`` takes plain values and callables (``PreviewConfig``) and returns a
 Starlette app; ``pipeline/commands/preview.py`` wires it from the settings and runs it under
 uvicorn on 127.0.0.1. The page shows the email at phone and desktop widths and in dark mode,
-the plaintext and the web edition, a checks panel (``emails.checks``), and three buttons.
+the plaintext and the web edition, a checks panel (``checks``), and three buttons.
 
 Live reload: the app's lifespan watches the day's editorial folder, ``issue.json`` and the
 template folders (watchfiles ``awatch``). An editorial change calls ``reassemble`` first (the
@@ -12,16 +12,13 @@ every change then re-renders, and each open page hears of a new version on its o
 server-sent-events stream (``/events``) and reloads itself. A render that fails keeps the
 last good draft on screen under an error naming the template and line.
 
-Dark mode: Chromium does not let an iframe's ``color-scheme`` drive the framed document's
-``prefers-color-scheme``, so the dark frame is served the email with its own
-``@media (prefers-color-scheme: dark)`` rules switched on for good (``force_dark``): what a
-client that honours them (Apple Mail, iOS Mail) shows. Clients that recolour on their own
-(Gmail's and Outlook's forced dark modes) are not simulated.
+Dark mode is the email with its own dark rules switched on (``frames.force_dark``); clients
+that recolour on their own (Gmail's and Outlook's forced dark modes) are not simulated.
 
-Cross-site requests: every request must name a loopback host (or one of ``allowed_hosts``)
-in ``Host``, which stops DNS rebinding; each POST must come from this page (``Origin`` or
-``Referer`` equal to the page's own origin) and carry the per-process form token. Anything
-else gets 403 and changes nothing.
+Cross-site requests (``guard``): every request must name a loopback host (or one of
+``allowed_hosts``) in ``Host``, which stops DNS rebinding; each POST must come from this
+page (``Origin`` or ``Referer`` equal to the page's own origin) and carry the per-process
+form token. Anything else gets 403 and changes nothing.
 """
 
 from __future__ import annotations
@@ -30,17 +27,12 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import re
 import secrets
-import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -52,29 +44,31 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 from watchfiles import Change, awatch
 
 from emails.errors import MorningPostError
-from emails.issue import Issue
 from emails.personalise import personalise
 from emails.preview import checks
+from emails.preview.config import (
+    Draft,
+    Notice,
+    PreviewConfig,
+    Problem,
+)
+from emails.preview.frames import force_dark, inject_head
+from emails.preview.guard import HostGuard, same_origin
+from emails.preview.problems import describe_error
 from emails.render import long_date
-from emails.rendered import RenderedEmail
 from emails.templating import html_environment
 
 log = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 HEARTBEAT_SECONDS = 15.0  # a comment line on idle streams, so a dead page's stream ends
 RECONNECT_MS = 2000  # EventSource's wait before reconnecting: no storm after a restart
 FORM_LIMIT = 4096  # an action's form is one token
 ACTIONS = ("refetch", "send-test", "approve")
 _NEEDS_DRAFT = ("send-test", "approve")  # never on a draft that failed to render
 
-_DARK_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*dark\s*\)", re.IGNORECASE)
-_LIGHT_QUERY = re.compile(r"@media\s*\(\s*prefers-color-scheme\s*:\s*light\s*\)", re.IGNORECASE)
-_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "same-origin",
@@ -97,71 +91,19 @@ _FRAME_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class Draft:
-    """One render of the day's issue: the email (with its placeholders) and the web edition."""
-
-    issue: Issue
-    email: RenderedEmail
-    web_html: str
 
 
-@dataclass(frozen=True)
-class SampleValues:
-    """What the preview fills the placeholders with: real-looking links that change nothing."""
-
-    unsubscribe_url: str
-    view_url: str
-    greeting: str = "Good morning, Ada"
 
 
-@dataclass(frozen=True)
-class PreviewConfig:
-    """Everything the preview needs, as values and callables (``emails`` knows no settings).
-
-    The callables block (they run in a worker thread) and raise ``MorningPostError`` with a
-    one-line reason; the ones that act return a one-line report for the page.
-    """
-
-    date: dt.date
-    render: Callable[[], Draft]  # read issue.json, render it (and write the files)
-    reassemble: Callable[[], str]  # an editorial file changed: rebuild issue.json
-    refetch: Callable[[], str]  # fetch the sources afresh and rebuild issue.json
-    send_test: Callable[[], str]  # a test copy to the editors
-    approve: Callable[[], str]  # the approval `morningpost approve` records
-    status: Callable[[], str]  # one line: the issue's state in the store
-    message: Callable[[Draft], bytes]  # the whole message a reader gets, for SpamAssassin
-    sample: SampleValues
-    sender: str
-    editorial_dir: Path  # the day's folder of Markdown pieces
-    issue_json: Path
-    template_dirs: tuple[Path, ...]
-    editors: tuple[str, ...] = ()
-    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
-    spamassassin: str | None = None  # its path; None: the check says it is not run
 
 
-@dataclass(frozen=True)
-class Problem:
-    """Why the draft could not be rendered, for the page; ``template`` and ``line`` if known."""
-
-    message: str
-    template: str | None = None
-    line: int | None = None
-    source: str | None = None  # the template's line, as written
-    details: str = ""
 
 
-@dataclass(frozen=True)
-class Notice:
-    text: str
-    ok: bool
-    at: dt.datetime = field(default_factory=lambda: dt.datetime.now().astimezone())
 
 
-def create_preview_app(config: PreviewConfig, *, csrf_token: str | None = None) -> Starlette:
-    """The preview app; ``csrf_token`` None draws a fresh one (tests may fix it)."""
-    preview = _Preview(config, csrf_token or secrets.token_urlsafe(32))
+def create_preview_app(config: PreviewConfig) -> Starlette:
+    """The preview app, with a form token of its own that only its page carries."""
+    preview = _Preview(config, secrets.token_urlsafe(32))
     routes = [
         Route("/", preview.page, methods=["GET"]),
         Route("/events", preview.events, methods=["GET"]),
@@ -171,7 +113,7 @@ def create_preview_app(config: PreviewConfig, *, csrf_token: str | None = None) 
         Route("/actions/{name}", preview.action, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=preview.lifespan)
-    app.add_middleware(_HostGuard, allowed=config.allowed_hosts)
+    app.add_middleware(HostGuard, allowed=config.allowed_hosts)
     app.state.preview = preview
     return app
 
@@ -189,39 +131,10 @@ def stop_streams(app: Starlette) -> None:
 # --- pure helpers --------------------------------------------------------------------------
 
 
-def describe_error(err: BaseException) -> Problem:
-    """The page's account of ``err``: its first line, and where in which template it broke.
-
-    Jinja's syntax errors carry the template and line; its runtime errors (an undefined
-    variable) carry them in the traceback, which Jinja rewrites to point into the template.
-    MJML's errors name no line of the template (they are about the MJML Jinja wrote).
-    """
-    text = str(err) or type(err).__name__
-    first, _, rest = text.partition("\n")
-    if not isinstance(err, MorningPostError):
-        first = f"{type(err).__name__}: {first}"
-    problem = Problem(first, details=rest.strip()[:4000])
-    for cause in _causes(err):
-        where = _template_location(cause)
-        if where is not None:
-            template, line, source = where
-            return Problem(first, template, line, source, problem.details)
-    return problem
 
 
-def force_dark(html: str) -> str:
-    """``html`` as a client in dark mode shows it: its dark rules on, its light rules off."""
-    html = _DARK_QUERY.sub("@media all", html)
-    html = _LIGHT_QUERY.sub("@media not all", html)
-    return inject_head(html, '<meta name="color-scheme" content="dark">')
 
 
-def inject_head(html: str, markup: str) -> str:
-    """``html`` with ``markup`` first in its ``<head>`` (or first of all when it has none)."""
-    found = _HEAD.search(html)
-    if found is None:
-        return markup + html
-    return html[: found.end()] + markup + html[found.end() :]
 
 
 def classify(
@@ -252,67 +165,18 @@ def _kind(path: Path, config: PreviewConfig) -> str | None:
     return None
 
 
-def _causes(err: BaseException) -> Iterable[BaseException]:
-    seen: BaseException | None = err
-    while seen is not None:
-        yield seen
-        seen = seen.__cause__ or seen.__context__
 
 
-def _template_location(err: BaseException) -> tuple[str, int, str | None] | None:
-    if isinstance(err, jinja2.TemplateSyntaxError) and err.lineno:
-        name = err.name or Path(err.filename or "?").name
-        return name, err.lineno, _source_line(err.source, err.lineno)
-    if isinstance(err, jinja2.TemplateError):
-        # Jinja rewrites the traceback: frames of template code name the template file.
-        frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename.endswith(".j2")]
-        if frames and frames[-1].lineno:
-            return Path(frames[-1].filename).name, frames[-1].lineno, frames[-1].line
-    return None
 
 
-def _source_line(source: str | None, line: int) -> str | None:
-    lines = (source or "").splitlines()
-    return lines[line - 1].strip() if 0 < line <= len(lines) else None
 
 
-def _same_origin(request: Request) -> bool:
-    """True when the POST came from a page of this server (Origin, else Referer)."""
-    claimed = request.headers.get("origin") or _origin_of(request.headers.get("referer", ""))
-    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    fetch_site = request.headers.get("sec-fetch-site", "same-origin")
-    return claimed == own and fetch_site == "same-origin"
 
 
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def _host_name(host: str) -> str:
-    """``127.0.0.1:8081`` -> ``127.0.0.1``, ``[::1]:8081`` -> ``::1``."""
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else ""
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-class _HostGuard:
-    """403 unless ``Host`` names this machine: a page on another site that rebinds its DNS
-    name to 127.0.0.1 sends its own name, so it can neither read the draft nor the token."""
-
-    def __init__(self, app: ASGIApp, allowed: tuple[str, ...]) -> None:
-        self.app = app
-        self.allowed = frozenset(h.lower() for h in allowed)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            host = headers.get(b"host", b"").decode("latin-1").lower()
-            if _host_name(host) not in self.allowed:
-                response = PlainTextResponse("unknown host", status_code=403)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 # --- the app's state -------------------------------------------------------------------------
@@ -555,7 +419,7 @@ class _Preview:
 
     async def _trusted(self, request: Request) -> bool:
         declared = request.headers.get("content-length", "")
-        if not _same_origin(request) or not declared.isdigit() or int(declared) > FORM_LIMIT:
+        if not same_origin(request) or not declared.isdigit() or int(declared) > FORM_LIMIT:
             return False
         form = await request.form()
         token = form.get("token")

@@ -7,13 +7,8 @@ A transport has two paths:
   one ``Outcome`` per recipient, in order. The SES transport hands the batch over in one
   ``SendBulkEmail`` call; the outbox writes one file each.
 
-Errors of a whole call say what the caller may do next::
-
-    TransportError            refused: retrying the same call will not help
-     ├── Throttled            over the sending rate (SES 429): slow down, try again
-     ├── TemporaryFailure     5xx or no connection: nothing was accepted, try again
-     ├── DeliveryUnknown      the call may or may not have been accepted: do not repeat it
-     └── SendingBlocked       the account or configuration refuses everything: stop
+A whole call that fails raises one of the ``TransportError`` family of ``emails.errors``,
+whose class says what the caller may do next (slow down, retry, never repeat, or stop).
 """
 
 from __future__ import annotations
@@ -23,9 +18,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Literal, Protocol
 
-from emails.errors import (
-    TransportError,
-)
+from emails.errors import TransportError
 from emails.message import Campaign, Recipient, build_personal_message
 
 Status = Literal["sent", "rejected", "retry", "blocked"]

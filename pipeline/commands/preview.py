@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from starlette.applications import Starlette
 
-    from emails.preview.app import Draft, PreviewConfig, SampleValues
+    from emails.preview.config import Draft, PreviewConfig, SampleValues
     from pipeline.sources.base import Source
     from pipeline.sources.items import Gathering
 
@@ -67,8 +67,8 @@ def preview_config(
     ctx: Context, date: dt.date, *, sample: bool = False, host: str = "127.0.0.1"
 ) -> PreviewConfig:
     """Everything ``create_preview_app`` needs, from the context (tests replace parts)."""
-    from emails.preview.app import LOOPBACK_HOSTS, PreviewConfig
     from emails.preview.checks import spamassassin_path
+    from emails.preview.config import LOOPBACK_HOSTS, PreviewConfig
 
     settings = ctx.settings
     editorial_dir = settings.editorial_dir / date.isoformat()
@@ -98,7 +98,7 @@ def preview_config(
 
 
 def _render(ctx: Context, date: dt.date) -> Draft:
-    from emails.preview.app import Draft
+    from emails.preview.config import Draft
 
     ws = ctx.issue(date)  # afresh: the files change under a long-running preview
     # Once sending began, show the files that went out: they must never change now.
@@ -197,7 +197,7 @@ def _status(engine: Engine, date: dt.date) -> str:
 
 def _sample_values(settings: Settings, date: dt.date) -> SampleValues:
     from emails.personalise import greeting_for
-    from emails.preview.app import SampleValues
+    from emails.preview.config import SampleValues
     from subscribers.links import issue_url, unsubscribe_url
     from subscribers.tokens import make_token
 

@@ -2,6 +2,11 @@
 
 Migrations are history: a migration creates what the schema was when it was written, so
 each one carries its own table definitions rather than importing the current ``schema``.
+
+Numbers are identities, not a count: a store records the numbers applied to it, so a
+number that shipped is never reused or renumbered. They jump (1, 2, then 20, 21) because
+two lines of work were numbered apart while built side by side; a new migration takes the
+next number after the highest, and ``migrate`` applies the missing ones in number order.
 """
 
 from __future__ import annotations
@@ -115,13 +120,13 @@ def _feedback(conn: Connection) -> None:
 
 
 def _approval(conn: Connection) -> None:
-    # Frozen: what migration 20 added (issue 7: who approved a draft, and when).
+    # Frozen: what migration 20 added: who approved a draft, and when.
     _add_column(conn, "editions", Column("approved_by", String(200)))
     _add_column(conn, "editions", Column("approved_at", DateTime(timezone=True)))
 
 
 def _locks(conn: Connection) -> None:
-    # Frozen: the lease table of migration 21 (issue 7: one send per issue across processes).
+    # Frozen: the lease table of migration 21: one send per issue across processes.
     v21 = MetaData()
     Table(
         "locks",

@@ -19,16 +19,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qs
 
 from sqlalchemy import Connection, Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from emails import archive
 from emails.confirmation import confirmation_message
 from emails.errors import (
     BadNotification,
@@ -37,19 +36,18 @@ from emails.errors import (
     TransportError,
     Unverified,
 )
-from emails.message import ONE_CLICK
 from subscribers import lifecycle
 from subscribers.addresses import mask
 from subscribers.feedback.notifications import apply_notification, parse_notification
 from subscribers.feedback.sns import SnsVerifier
 from subscribers.links import confirm_url, unsubscribe_url
+from subscribers.store.states import SubscriberStatus
 from subscribers.tokens import Purpose, make_token, read_token
-from subscribers.web import pages
+from subscribers.web import forms, pages
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FORM_LIMIT = 16 * 1024  # a subscribe form or a one-click POST is a few dozen bytes
 SNS_LIMIT = 512 * 1024  # SNS messages are at most 256 KB, plus the envelope
 _PAGE_HEADERS = {
     # Token URLs must not leak through Referer; pages load nothing from anywhere.
@@ -64,6 +62,7 @@ _PAGE_HEADERS = {
 
 
 _HTML = "text/html; charset=utf-8"
+_ATOM = "application/atom+xml; charset=utf-8"
 
 
 class Mailer(Protocol):
@@ -127,40 +126,10 @@ def _gone() -> HTMLResponse:
     return _html(pages.message("Subscription not found", text), 404)
 
 
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than ``limit``."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return body
 
 
-async def _form(request: Request, body: bytes) -> FormData | dict[str, list[str]]:
-    """Parse a form body (urlencoded or multipart); an unreadable one reads as empty."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-
-        async def replay() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        try:
-            return await Request(request.scope, replay).form(max_files=0, max_fields=20)
-        except Exception:  # noqa: BLE001 - any malformed multipart is "no fields"
-            return {}
-    return parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
 
 
-def _field(form: FormData | dict[str, list[str]], name: str) -> str:
-    if isinstance(form, FormData):
-        value = form.get(name)
-        return value if isinstance(value, str) else ""
-    values = form.get(name) or [""]
-    return values[0]
 
 
 class _Handlers:
@@ -185,12 +154,12 @@ class _Handlers:
     async def subscribe(self, request: Request) -> Response:
         if request.method == "GET":
             return _html(pages.subscribe_form())
-        body = await _body(request, FORM_LIMIT)
+        body = await forms.read_body(request, forms.FORM_LIMIT)
         if body is None:
             return _html(pages.message("Too large", "That form was far too large."), 413)
-        form = await _form(request, body)
-        email, name = _field(form, "email").strip(), _field(form, "name")
-        if _field(form, "website"):
+        form = await forms.parse_form(request, body)
+        email, name = forms.field(form, "email").strip(), forms.field(form, "name")
+        if forms.field(form, "website"):
             return _check_inbox()  # a bot filled the honeypot: say the usual, do nothing
         try:
             req = await self._db(
@@ -234,7 +203,7 @@ class _Handlers:
         if request.method == "GET":
             status = await self._db(lambda conn: lifecycle.status_of(conn, subscriber_id))
             return _confirm_page(status)
-        body = await _body(request, FORM_LIMIT)
+        body = await forms.read_body(request, forms.FORM_LIMIT)
         if body is None:
             return _html(pages.message("Too large", "That request was far too large."), 413)
         outcome = await self._db(lambda conn: lifecycle.confirm(conn, subscriber_id))
@@ -249,10 +218,10 @@ class _Handlers:
         if request.method == "GET":
             status = await self._db(lambda conn: lifecycle.status_of(conn, subscriber_id))
             return _unsubscribe_page(status)
-        body = await _body(request, FORM_LIMIT)
+        body = await forms.read_body(request, forms.FORM_LIMIT)
         if body is None:
             return _html(pages.message("Too large", "That request was far too large."), 413)
-        if not await _asks_to_unsubscribe(request, body):
+        if not await forms.asks_to_unsubscribe(request, body):
             return _html(
                 pages.message("Nothing done", "This request did not ask for anything."), 400
             )
@@ -273,13 +242,13 @@ class _Handlers:
             return await _not_found(request, LookupError(raw))
         if raw != date.isoformat():  # one spelling per issue: no "20261127" twins
             return await _not_found(request, LookupError(raw))
-        return await self._archive_file(request, f"{date.isoformat()}/index.html", _HTML)
+        return await self._archive_file(request, f"{date.isoformat()}/{archive.PAGE_HTML}", _HTML)
 
     async def archive_index(self, request: Request) -> Response:
-        return await self._archive_file(request, "index.html", _HTML)
+        return await self._archive_file(request, archive.INDEX_HTML, _HTML)
 
     async def archive_feed(self, request: Request) -> Response:
-        return await self._archive_file(request, "feed.xml", "application/atom+xml; charset=utf-8")
+        return await self._archive_file(request, archive.FEED_XML, _ATOM)
 
     async def _archive_file(self, request: Request, name: str, media_type: str) -> Response:
         path = self.c.archive_dir / name
@@ -294,7 +263,7 @@ class _Handlers:
         verifier = self.c.sns
         if verifier is None:
             return await _not_found(request, LookupError("sns"))
-        body = await _body(request, SNS_LIMIT)
+        body = await forms.read_body(request, SNS_LIMIT)
         if body is None:
             return PlainTextResponse("too large", status_code=413)
         try:
@@ -330,12 +299,6 @@ class _Handlers:
         await self._db(lambda conn: apply_notification(conn, data, transient_limit=limit))
 
 
-async def _asks_to_unsubscribe(request: Request, body: bytes) -> bool:
-    """True for an RFC 8058 one-click POST or our page's button."""
-    form = await _form(request, body)
-    if _field(form, "List-Unsubscribe") == "One-Click" or _field(form, "unsubscribe"):
-        return True
-    return ONE_CLICK.encode() in body  # a sender of the right body with an odd content type
 
 
 def _check_inbox() -> HTMLResponse:
@@ -346,12 +309,12 @@ def _check_inbox() -> HTMLResponse:
     return _html(pages.message("Check your inbox", text))
 
 
-def _confirm_page(status: str | None) -> HTMLResponse:
+def _confirm_page(status: SubscriberStatus | None) -> HTMLResponse:
     if status is None:
         return _gone()
-    if status == "active":
+    if status is SubscriberStatus.ACTIVE:
         return _html(pages.message("You are subscribed", "Your subscription is confirmed."))
-    if status != "pending":
+    if status is not SubscriberStatus.PENDING:
         text = "This confirmation link has expired. Subscribe again to get a new one."
         return _html(pages.message("Link expired", text), 410)
     text = "Press the button to confirm that you want The AI Morning Post every morning."
@@ -372,10 +335,10 @@ def _confirmed_page(outcome: lifecycle.Outcome) -> HTMLResponse:
     return _html(pages.message("You are subscribed", text))
 
 
-def _unsubscribe_page(status: str | None) -> HTMLResponse:
+def _unsubscribe_page(status: SubscriberStatus | None) -> HTMLResponse:
     if status is None:
         return _gone()
-    if status not in ("active", "pending"):
+    if status in lifecycle.SUPPRESSED:
         return _html(pages.message("You are unsubscribed", "This address gets no more issues."))
     text = "Press the button to stop receiving The AI Morning Post at this address."
     return _html(pages.button_page("Unsubscribe", text, field="unsubscribe", label="Unsubscribe"))
