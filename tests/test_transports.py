@@ -38,6 +38,7 @@ from emails.transports.ses import (
     build_bulk_request,
     build_send_email_request,
     bulk_default_content,
+    make_client,
 )
 from pipeline import jobs
 from pipeline.context import Context
@@ -299,3 +300,17 @@ def test_a_test_send_goes_through_send_email_on_moto(
     assert parsed["To"] == "editor@example.com"
     assert parsed["X-MorningPost-Issue"] == "2026-02-25"
     assert parsed["List-Unsubscribe"].startswith("<http://127.0.0.1:8080/unsubscribe/0.")
+
+
+def test_botocore_never_repeats_a_call_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A repeated SendBulkEmail whose first try may have been accepted is a duplicate for
+    # every reader in it: the send engine alone decides what to try again.
+    from tests.fake_ses import FakeSes
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    with FakeSes(fault_rate=1.0) as fake:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", fake.url)
+        transport = SesTransport(make_client(concurrency=1))
+        with pytest.raises(TemporaryFailure):
+            transport.send_batch(CAMPAIGN, [_recipient(1)])
+        assert fake.stats["calls"] == 1

@@ -93,7 +93,8 @@ def make_client(*, concurrency: int) -> SESV2Client:
     botocore's model instead.
     """
     config = Config(
-        retries={"mode": "standard", "max_attempts": 1},
+        # total_max_attempts counts the first try; plain max_attempts would allow one retry.
+        retries={"mode": "standard", "total_max_attempts": 1},
         max_pool_connections=concurrency + 1,
         parameter_validation=False,
         connect_timeout=10,
