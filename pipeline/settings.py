@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from emails.errors import ConfigError
@@ -28,6 +28,12 @@ DEFAULT_FEEDS = (
     "https://blog.research.google/feeds/posts/default",
     "https://openai.com/news/rss.xml",
 )
+
+
+# Tokens (prompt + answer, as the backend counts them) the AI desk may use for one issue: the
+# facts pack is sent once per piece (lead, deep dive, columns, blurbs), a few thousand tokens
+# each time, plus about a thousand written back; 40,000 leaves room for one retry.
+DEFAULT_WRITER_MAX_TOKENS = 40_000
 
 
 class Settings(BaseSettings):
@@ -71,6 +77,13 @@ class Settings(BaseSettings):
     # Fewer featured items than this and assembly fails rather than draft a thin issue.
     min_items: int = Field(default=5, ge=0)
     source_timeout: float = Field(default=10.0, gt=0)  # seconds, per request to a source
+    # The AI desk (pipeline.writer): who writes the prose, and what it may spend per issue.
+    # Declared in this order on purpose: the validators of url and model read ``writer``.
+    writer: Literal["none", "openai", "bedrock"] = "none"
+    writer_url: str | None = Field(default=None, validate_default=True)
+    writer_model: str | None = Field(default=None, validate_default=True)
+    writer_api_key: SecretStr | None = None  # SecretStr: never shown by repr() or a traceback
+    writer_max_tokens: int = Field(default=DEFAULT_WRITER_MAX_TOKENS, ge=1_000)
 
     @field_validator("feeds", "editors", mode="before")
     @classmethod
@@ -98,6 +111,27 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("writer_url")
+    @classmethod
+    def _writer_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if info.data.get("writer") == "openai":
+                raise ValueError(
+                    "required when MORNINGPOST_WRITER=openai (e.g. http://localhost:11434/v1)"
+                )
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("writer_model")
+    @classmethod
+    def _writer_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        writer = info.data.get("writer")
+        if value is None and writer in ("openai", "bedrock"):
+            raise ValueError(f"required when MORNINGPOST_WRITER={writer}")
+        return value
 
     @property
     def zone(self) -> ZoneInfo:

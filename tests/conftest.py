@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -113,3 +114,12 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+# --- hypothesis profiles --------------------------------------------------------------------
+# CI runs property tests derandomized (examples derived from each test, no example database),
+# so a red CI run is reproducible and a green one does not turn red by chance on a re-run.
+# Locally the default profile keeps exploring new examples. HYPOTHESIS_PROFILE picks another.
+
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "default"))
