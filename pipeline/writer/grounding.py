@@ -166,7 +166,9 @@ class Grounding:
         urls = _HREF.findall(text)
         text = _TAG.sub(" ", _HREF.sub(" ", text))
         urls += [u.rstrip(_TRAILING) for u in _URL.findall(text)]
-        text = _URL.sub(" ", text)
+        # A link ends a run of names ("[Title](url); Name"), and its trailing
+        # punctuation is the sentence's, not the URL's.
+        text = _URL.sub(lambda m: ", " + m[0][len(m[0].rstrip(_TRAILING)) :], text)
         for url in urls:
             fact_id = self._links.get(canonical_url(url))
             if fact_id is None:
@@ -176,7 +178,7 @@ class Grounding:
         for domain in _DOMAIN.findall(text):
             if _bare_host(domain) not in self._hosts:
                 reasons.append(f"link {domain} is not one of the facts pack's links")
-        return _DOMAIN.sub(" ", text), linked
+        return _DOMAIN.sub(", ", text), linked
 
     # --- quotes -----------------------------------------------------------------------------
 
