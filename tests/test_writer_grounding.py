@@ -38,6 +38,8 @@ def _values(text: str) -> list[tuple[Decimal, bool]]:
         ("See https://huggingface.co/x. Next.", ["See https://huggingface.co/x.", "Next."]),
         ("1. First point. 2. Second point.", ["1. First point.", "2. Second point."]),
         ("Wait\u2026 What? Yes.", ["Wait\u2026", "What?", "Yes."]),
+        ("It leads the chart. deepdml's model follows.", ["It leads the chart.",
+                                                          "deepdml's model follows."]),
     ],
 )
 def test_sentences_split_at_real_ends_only(text: str, expected: list[str]) -> None:

@@ -2,8 +2,9 @@
 
 It must not split inside abbreviations ("e.g. the", "Dr. Smith", "J. Smith"), decimals
 ("2.5"), model names ("Qwen2.5-7B", "gpt-4.1"), URLs, or after list numbering ("1. First").
-A full stop followed by a lower-case word is not a boundary either ("approx. five").
-Closing quotes and brackets after the full stop stay with their sentence.
+A lower-case word after a full stop still opens a sentence: model and organisation names
+often begin that way ("... the chart. deepdml's model ..."). Closing quotes and brackets
+after the full stop stay with their sentence.
 """
 
 from __future__ import annotations
@@ -37,9 +38,6 @@ def split_sentences(text: str) -> list[str]:
 def _is_boundary(text: str, start: int, match: re.Match[str]) -> bool:
     before = text[start : match.start()].split()
     word = before[-1] if before else ""
-    following = text[match.end() :].lstrip()
-    if following[:1].islower():
-        return False
     if match.group().startswith(".") and _abbreviated(word):
         return False
     return not _LIST_MARKER.match(text[start : match.end()].strip())
