@@ -17,12 +17,25 @@
      ├── SubscriberError            a subscriber operation failed
      │    ├── InvalidAddress        an address that does not validate (``address``)
      │    └── CsvError              an import file that cannot be read (``path``, ``line``)
+     ├── WriterError                the AI desk's model gave no usable answer this time
+     │    ├── WriterTimeout         no answer within the call's timeout
+     │    ├── WriterRateLimited     429 / ThrottlingException
+     │    ├── WriterUnavailable     5xx, connection refused, model not ready
+     │    ├── WriterRefused         a refusal, a content filter or a guardrail
+     │    ├── WriterMalformed       empty, not JSON, or not the shape asked for
+     │    │    └── WriterTruncated  the answer hit its token cap
+     │    ├── WriterRejected        4xx: bad request, bad key, unknown model
+     │    └── BudgetExhausted       the issue's token budget is spent
      ├── FeedbackError              SES feedback that cannot be read, trusted or fetched
      │    ├── BadNotification       not an SES notification this code can read
      │    ├── Unverified            an SNS message that fails verification
      │    └── QueueError            the SQS queue cannot be read
      └── StoreError                 the store cannot be opened, migrated or written
           └── LockHeld              another process holds the lock (``owner``)
+
+A ``WriterError`` class says what the AI desk does next: ``retryable`` (one more attempt
+might succeed) and ``stops_desk`` (every later call of the issue would fail the same way, so
+stop asking); the backends only say what happened.
 
 The module sits in ``emails``, the package at the bottom of the import graph
 (``pipeline`` → ``subscribers`` → ``emails``), so every package raises from the same tree
@@ -33,6 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import ClassVar
 
 
 class MorningPostError(Exception):
@@ -119,6 +133,59 @@ class CsvError(SubscriberError):
     ) -> None:
         super().__init__(message)
         self.path, self.line = path, line
+
+
+class WriterError(MorningPostError):
+    """The model gave no usable answer; ``str()`` is one line, never the model's own words."""
+
+    kind: ClassVar[str] = "error"
+    retryable: ClassVar[bool] = True
+    stops_desk: ClassVar[bool] = False
+
+
+class WriterTimeout(WriterError):
+    kind = "timeout"
+    stops_desk = True
+
+
+class WriterRateLimited(WriterError):
+    kind = "rate-limited"
+    stops_desk = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class WriterUnavailable(WriterError):
+    kind = "unavailable"
+    stops_desk = True
+
+
+class WriterRefused(WriterError):
+    kind = "refused"
+
+
+class WriterMalformed(WriterError):
+    kind = "malformed"
+
+
+class WriterTruncated(WriterMalformed):
+    # The same request would be cut at the same place again.
+    kind = "truncated"
+    retryable = False
+
+
+class WriterRejected(WriterError):
+    kind = "rejected"
+    retryable = False
+    stops_desk = True
+
+
+class BudgetExhausted(WriterError):
+    kind = "budget"
+    retryable = False
+    stops_desk = True
 
 
 class FeedbackError(MorningPostError):

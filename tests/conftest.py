@@ -117,9 +117,11 @@ def moto_server() -> Iterator[str]:
 
 
 # --- hypothesis profiles --------------------------------------------------------------------
-# CI runs property tests derandomized (examples derived from each test, no example database),
-# so a red CI run is reproducible and a green one does not turn red by chance on a re-run.
-# Locally the default profile keeps exploring new examples. HYPOTHESIS_PROFILE picks another.
+# Property tests run derandomized everywhere by default (examples derived from each test, no
+# example database), so `make test` on a fresh clone gives the same verdict every time and a
+# red run is reproducible. HYPOTHESIS_PROFILE=explore draws new examples on each run, for
+# hunting bugs on purpose.
 
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "default"))
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -8,14 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.writer.backends import (
-    BedrockConverse,
-    CompletionRequest,
-    OpenAICompatible,
-    extract_json,
-    make_bedrock_client,
-)
-from pipeline.writer.errors import (
+from emails.errors import (
     WriterError,
     WriterMalformed,
     WriterRateLimited,
@@ -24,6 +17,13 @@ from pipeline.writer.errors import (
     WriterTimeout,
     WriterTruncated,
     WriterUnavailable,
+)
+from pipeline.writer.backends import (
+    BedrockConverse,
+    CompletionRequest,
+    OpenAICompatible,
+    extract_json,
+    make_bedrock_client,
 )
 from tests.fake_llm import (
     FakeLLM,

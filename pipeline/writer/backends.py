@@ -15,7 +15,7 @@
   model that rejects ``toolChoice`` (ValidationException naming the tool field) is asked
   again in plain text, as above.
 
-Both turn every failure into one ``WriterError`` subclass (``pipeline.writer.errors``) and
+Both turn every failure into one ``WriterError`` subclass (``emails.errors``) and
 never retry on their own: the retry policy is the desk's. Request builders and response
 parsers are pure functions, tested without the network.
 """
@@ -41,7 +41,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from pipeline.writer.errors import (
+from emails.errors import (
     WriterError,
     WriterMalformed,
     WriterRateLimited,

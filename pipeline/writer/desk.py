@@ -37,15 +37,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipeline.settings import Settings
-from pipeline.writer.backends import Backend, BedrockConverse, Completion, OpenAICompatible
-from pipeline.writer.errors import (
+from emails.errors import (
     BudgetExhausted,
     WriterError,
     WriterMalformed,
     WriterRateLimited,
     WriterTruncated,
 )
+from pipeline.settings import Settings
+from pipeline.writer.backends import Backend, BedrockConverse, Completion, OpenAICompatible
 from pipeline.writer.facts import FactsPack
 from pipeline.writer.grounding import Checked, Grounding
 from pipeline.writer.prompts import (

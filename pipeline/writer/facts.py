@@ -30,7 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.dedup import canonical_url
+from pipeline.assembly.dedup import canonical_url
 
 FactKind = Literal["model", "paper", "news"]
 

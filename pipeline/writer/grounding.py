@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from pipeline.dedup import canonical_url
+from pipeline.assembly.dedup import canonical_url
 from pipeline.writer.facts import Fact, FactsPack
 from pipeline.writer.quantities import Quantity, exact, quantities
 from pipeline.writer.sentences import split_sentences
