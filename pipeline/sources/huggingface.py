@@ -15,9 +15,10 @@ retry/time-out/User-Agent policy of ``pipeline.sources.http``, and the endpoint 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -26,8 +27,11 @@ from huggingface_hub.hf_api import PaperInfo
 
 from emails.errors import SourceError
 from emails.sanitize import plain_text
+from pipeline.sources import sizes
+from pipeline.sources.cards import fetch_cards, with_cards
 from pipeline.sources.http import QueryParams, get_json
 from pipeline.sources.items import Gathering, ModelItem, PaperItem
+from pipeline.sources.vocabulary import is_language_code, licence_name
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ EXPAND = (
     "safetensors",
     "gguf",
     "cardData",
+    "config",  # quantisation settings: packed weights are converted to real sizes (sizes.py)
 )
 
 # Card fields some authors fill with a one-line description; the Hub itself has none.
@@ -92,10 +97,25 @@ class _HubSource:
 
 
 class HuggingFaceTrending(_HubSource):
-    """Today's trending models, most trending first."""
+    """Today's trending models, most trending first.
+
+    ``cards`` > 0 also reads the model cards of the first ``cards`` models (in parallel, each
+    with the same time-out and retry; one failing card only costs that model its card text).
+    """
 
     name = "huggingface-trending"
     default_limit = 8
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        limit: int | None = None,
+        endpoint: str | None = None,
+        cards: int = 0,
+    ) -> None:
+        super().__init__(client, limit=limit, endpoint=endpoint)
+        self._cards = cards
 
     def fetch(self) -> Gathering:
         endpoint = self._base()
@@ -106,8 +126,12 @@ class HuggingFaceTrending(_HubSource):
         }
         _status, body = get_json(self._client, f"{endpoint}/api/models", params=params)
         entries = _entries(body, "models")
-        models = [model_item(info) for info in _parse_each(entries, _model_info)]
-        return Gathering(models=models[: self._limit])
+        models = with_base_sizes([model_item(info) for info in _parse_each(entries, _model_info)])
+        models = models[: self._limit]
+        if self._cards > 0:
+            ids = [model.id for model in models[: self._cards]]
+            models = with_cards(models, fetch_cards(self._client, ids, endpoint=endpoint))
+        return Gathering(models=models)
 
 
 class HuggingFacePapers(_HubSource):
@@ -139,6 +163,11 @@ def _model_info(entry: dict[str, Any]) -> ModelInfo:
 
 
 def _paper_info(entry: dict[str, Any]) -> PaperInfo:
+    # /api/daily_papers nests ai_summary inside "paper", but PaperInfo reads it only from the
+    # top level (where /api/papers puts it): lift it so the library's parser sees it.
+    paper = entry.get("paper")
+    if isinstance(paper, dict) and "ai_summary" in paper and "ai_summary" not in entry:
+        entry = {**entry, "ai_summary": paper["ai_summary"]}
     return PaperInfo(**entry)
 
 
@@ -157,6 +186,9 @@ def _parse_each(
 
 def model_item(info: ModelInfo) -> ModelItem:
     """Turn the library's ``ModelInfo`` into our record."""
+    quantization = quantization_of(info)
+    size = model_size(info, quantization)
+    base_model, base_relation = base_model_of(info)
     return ModelItem(
         id=info.id,
         author=info.author or info.id.partition("/")[0],
@@ -168,19 +200,95 @@ def model_item(info: ModelInfo) -> ModelItem:
         tags=tuple(info.tags or ()),
         library_name=info.library_name,
         created_at=info.created_at,
-        parameters=parameter_count(info),
+        parameters=size.parameters,
         description=describe(info),
+        parameters_basis=size.basis,
+        licence=licence_of(info),
+        languages=language_codes(info),
+        base_model=base_model,
+        base_relation=base_relation,
+        quantization=quantization.label if quantization is not None else None,
     )
 
 
-def parameter_count(info: ModelInfo) -> int | None:
-    """Safetensors total, else GGUF total, else None: unknown is never reported as 0."""
-    if info.safetensors is not None and info.safetensors.total > 0:
-        return int(info.safetensors.total)
+def quantization_of(info: ModelInfo) -> sizes.Quantization | None:
+    """The repo's quantisation, from its config (``expand=config``) or its tags."""
+    return sizes.quantization_of(info.config, info.tags or (), info.library_name)
+
+
+def model_size(info: ModelInfo, quantization: sizes.Quantization | None) -> sizes.Size:
+    """The real parameter count (packed quantised weights converted); unknown is never 0."""
+    breakdown = info.safetensors.parameters if info.safetensors is not None else None
     total = (info.gguf or {}).get("total")
-    if isinstance(total, int) and not isinstance(total, bool) and total > 0:
-        return total
-    return None
+    gguf_total = total if isinstance(total, int) and not isinstance(total, bool) else None
+    return sizes.real_parameters(breakdown, quantization=quantization, gguf_total=gguf_total)
+
+
+def parameter_count(info: ModelInfo) -> int | None:
+    """The real parameter count of ``info``, or None: unknown is never reported as 0."""
+    return model_size(info, quantization_of(info)).parameters
+
+
+def with_base_sizes(models: Sequence[ModelItem]) -> list[ModelItem]:
+    """Quantised models of unknown size take their base model's, when the base is listed too.
+
+    Only for the ``quantized`` relation: a fine-tune or an adapter is not its base's size.
+    """
+    known = {m.id: m.parameters for m in models if m.parameters and m.quantization is None}
+    return [_with_base_size(model, known) for model in models]
+
+
+def _with_base_size(model: ModelItem, known: Mapping[str, int]) -> ModelItem:
+    base_size = known.get(model.base_model or "")
+    if model.base_relation != "quantized" or not base_size:
+        return model
+    if model.parameters is not None and model.parameters_basis != "converted":
+        return model
+    return dataclasses.replace(model, parameters=base_size, parameters_basis="base")
+
+
+def licence_of(info: ModelInfo) -> str | None:
+    """The licence by name: the card's ``license`` (or ``license_name``), else the tag."""
+    card = info.card_data
+    declared = card.get("license") if card is not None else None
+    other = card.get("license_name") if card is not None else None
+    if not isinstance(declared, str):
+        declared = next(
+            (t.removeprefix("license:") for t in info.tags or () if t.startswith("license:")),
+            None,
+        )
+    return licence_name(plain_text(declared) if declared else None, _str_or_none(other))
+
+
+def language_codes(info: ModelInfo) -> tuple[str, ...]:
+    """The card's declared ``language`` codes, else the language tags the Hub derived."""
+    declared = info.card_data.get("language") if info.card_data is not None else None
+    if isinstance(declared, str):
+        declared = [declared]
+    if isinstance(declared, list):
+        return tuple(plain_text(c) for c in declared if isinstance(c, str) and c.strip())
+    return tuple(t for t in info.tags or () if is_language_code(t) and t not in _NOT_LANGUAGES)
+
+
+def base_model_of(info: ModelInfo) -> tuple[str | None, str | None]:
+    """(base repo id, relation) from ``base_model:<relation>:<id>`` tags, else the card."""
+    plain: str | None = None
+    for tag in info.tags or ():
+        relation, _, repo = tag.removeprefix("base_model:").partition(":")
+        if not tag.startswith("base_model:"):
+            continue
+        if repo and relation in _BASE_RELATIONS:
+            return repo, relation
+        plain = plain or relation
+    if plain is None and info.card_data is not None:
+        declared = info.card_data.get("base_model")
+        first = declared[0] if isinstance(declared, list) and declared else declared
+        plain = first if isinstance(first, str) else None
+    return plain, None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def describe(info: ModelInfo) -> str | None:
@@ -253,4 +361,5 @@ def paper_item(info: PaperInfo) -> PaperItem:
         source="Hugging Face Daily Papers",
         upvotes=info.upvotes or 0,
         published_at=info.published_at,
+        ai_summary=plain_text(info.ai_summary or ""),
     )

@@ -21,8 +21,17 @@ class ModelItem:
     tags: tuple[str, ...]
     library_name: str | None = None
     created_at: dt.datetime | None = None
-    parameters: int | None = None  # None: the repo does not publish it; never 0 for unknown
+    parameters: int | None = None  # the real count (see sources/sizes.py); None when unknown
     description: str | None = None  # one line from the card data, if the card has one
+    # How ``parameters`` was found: "reported" (safetensors, one element per parameter),
+    # "gguf", "converted" (packed quantised weights unpacked), "base" (the base model's size).
+    parameters_basis: str | None = None
+    licence: str | None = None  # a reader's name for it: "Apache 2.0", "MIT", "CC BY 4.0"
+    languages: tuple[str, ...] = ()  # language codes as the card declares them ("ar", "arz")
+    base_model: str | None = None  # repo id of the model this one derives from
+    base_relation: str | None = None  # "finetune", "quantized", "adapter", "merge" (Hub tags)
+    quantization: str | None = None  # "4-bit MLX", "4-bit GPTQ"...; None when not quantised
+    card_text: str | None = None  # the card's first real sentence or two (sources/cards.py)
 
 
 @dataclass(frozen=True)
@@ -37,11 +46,15 @@ class PaperItem:
     source: str
     upvotes: int = 0
     published_at: dt.datetime | None = None
+    ai_summary: str = ""  # the Hub's one-line summary of the paper's finding, when it has one
+
+
+Direction = Literal["ltr", "rtl"]
 
 
 @dataclass(frozen=True)
 class NewsItem:
-    """An entry of an RSS or Atom feed."""
+    """An entry of an RSS or Atom feed. ``source`` is the outlet: the feed's own title."""
 
     title: str
     url: str
@@ -49,6 +62,16 @@ class NewsItem:
     source: str
     authors: tuple[str, ...] = ()
     published_at: dt.datetime | None = None
+    # The entry's own words, plain: its content when the feed carries the article, else its
+    # summary. ``summary`` stays the feed's summary, as before.
+    text: str = ""
+    language: str | None = None  # xml:lang of the entry, else the feed's <language>
+    direction: Direction = "ltr"  # from the language, else the title's first strong letter
+
+    @property
+    def outlet(self) -> str:
+        """The outlet's name, as the feed titles itself."""
+        return self.source
 
 
 Section = Literal["lead", "deep-dive", "opinion"]
