@@ -27,6 +27,7 @@ from emails.errors import SourceError
 from emails.sanitize import plain_text, safe_url
 from pipeline.sources.http import get
 from pipeline.sources.items import Gathering, NewsItem, PaperItem
+from pipeline.sources.vocabulary import text_direction
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,10 @@ def parse_feed(content: bytes, *, base_url: str) -> Gathering:
         # An HTML error or login page served where the feed should be: not "no news today".
         raise SourceError(f"feed {httpx.URL(base_url).host} sent something that is not RSS or Atom")
     feed_title = plain_text(parsed.feed.get("title", "")) or (httpx.URL(base_url).host or base_url)
+    language = _language(parsed.feed.get("language"))
     gathered = Gathering()
     for entry in entries:
-        item = _item(entry, base_url=base_url, source=feed_title)
+        item = _item(entry, base_url=base_url, source=feed_title, language=language)
         if isinstance(item, PaperItem):
             gathered.papers.append(item)
         elif item is not None:
@@ -77,12 +79,14 @@ def parse_feed(content: bytes, *, base_url: str) -> Gathering:
     return gathered
 
 
-def _item(entry: Any, *, base_url: str, source: str) -> PaperItem | NewsItem | None:
+def _item(
+    entry: Any, *, base_url: str, source: str, language: str | None = None
+) -> PaperItem | NewsItem | None:
     if _is_arxiv(entry):
         return arxiv_paper(entry, base_url=base_url, source=source)
     if _is_arxiv_api(entry):
         return arxiv_api_paper(entry)
-    return news_item(entry, base_url=base_url, source=source)
+    return news_item(entry, base_url=base_url, source=source, language=language)
 
 
 def _is_arxiv(entry: Any) -> bool:
@@ -153,12 +157,18 @@ def _arxiv_id(entry: Any, url: str) -> str:
     return url
 
 
-def news_item(entry: Any, *, base_url: str, source: str) -> NewsItem | None:
-    """A feed entry as news; None when it has no title or no http(s) link."""
+def news_item(
+    entry: Any, *, base_url: str, source: str, language: str | None = None
+) -> NewsItem | None:
+    """A feed entry as news; None when it has no title or no http(s) link.
+
+    ``language`` is the feed's ``<language>``; the entry's own ``xml:lang`` wins over it.
+    """
     url = _link(entry, base_url)
     title = plain_text(entry.get("title", ""))
     if url is None or not title:
         return None
+    language = _entry_language(entry) or language
     return NewsItem(
         title=title,
         url=url,
@@ -170,7 +180,31 @@ def news_item(entry: Any, *, base_url: str, source: str) -> NewsItem | None:
             if name
         ),
         published_at=_published(entry),
+        text=plain_text(_content_html(entry) or _summary_html(entry)),
+        language=language,
+        direction=text_direction(title, language),
     )
+
+
+def _content_html(entry: Any) -> str:
+    contents = entry.get("content") or []
+    return str(contents[0].get("value", "")) if contents else ""
+
+
+def _entry_language(entry: Any) -> str | None:
+    # feedparser records the xml:lang in force on each element, inherited from the feed's.
+    for key in ("title_detail", "summary_detail"):
+        detail = entry.get(key) or {}
+        found = _language(detail.get("language"))
+        if found:
+            return found
+    return None
+
+
+def _language(value: object) -> str | None:
+    """A language tag as the feed wrote it ("en-gb", "ar"), or None for nothing usable."""
+    text = plain_text(str(value)) if isinstance(value, str) else ""
+    return text if re.fullmatch(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*", text) else None
 
 
 def _summary_html(entry: Any) -> str:

@@ -66,7 +66,7 @@ class NewsItem:
     # summary. ``summary`` stays the feed's summary, as before.
     text: str = ""
     language: str | None = None  # xml:lang of the entry, else the feed's <language>
-    direction: Direction = "ltr"  # from the language, else the title's first strong letter
+    direction: Direction = "ltr"  # the title's letters decide; the language when they do not
 
     @property
     def outlet(self) -> str:

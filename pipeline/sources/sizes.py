@@ -21,9 +21,10 @@ element: ``W = E * (container bits / bits) / (1 + packed overhead)`` and the rea
 the small per-layer quant-state blobs. 8-bit bitsandbytes stores ``I8``, one weight per element,
 so its total needs no conversion; nor do FP8 checkpoints.
 
-When a checkpoint is a quantisation of a base model whose size is known (the base is in the same
-listing), that exact figure wins. When packed integers are there but the layout is unknown
-(a method we do not model, or no ``bits``), the size is ``None``: blank, never a wrong number.
+When a checkpoint is a quantisation of a base model whose size is known (the base is in the
+same listing), that exact figure wins (``huggingface.with_base_sizes``). When packed integers
+are there but the layout is unknown (a method we do not model, or no ``bits``), the size is
+``None``: blank, never a wrong number.
 """
 
 from __future__ import annotations
@@ -134,12 +135,12 @@ def real_parameters(
     *,
     quantization: Quantization | None = None,
     gguf_total: int | None = None,
-    base_size: int | None = None,
 ) -> Size:
     """The real parameter count from the per-dtype element counts (``safetensors.parameters``).
 
-    ``base_size`` is the size of the model this checkpoint quantises, when known. GGUF totals
-    are already real counts (the Hub reads them from the GGUF metadata).
+    GGUF totals are already real counts (the Hub reads them from the GGUF metadata). The base
+    model's size, when a listing knows it, is applied by the caller (``huggingface.py``'s
+    ``with_base_sizes``): it wins over a conversion.
     """
     counts = {dtype: n for dtype, n in (parameters or {}).items() if isinstance(n, int) and n > 0}
     total = sum(counts.values())
@@ -147,8 +148,6 @@ def real_parameters(
         return Size(gguf_total, "gguf") if gguf_total and gguf_total > 0 else UNKNOWN
     if not _looks_packed(counts, quantization):
         return Size(total, "reported")
-    if base_size:
-        return Size(base_size, "base")
     converted = _unpacked(counts, quantization)
     return Size(converted, "converted") if converted else UNKNOWN
 

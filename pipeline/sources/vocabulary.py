@@ -9,6 +9,8 @@ reader, and a wrong guess is worse than silence).
 from __future__ import annotations
 
 import re
+import unicodedata
+from typing import Literal
 
 # pipeline_tag -> words, sentence case. From the Hub's task list (huggingface.js tasks).
 TASKS: dict[str, str] = {
@@ -152,3 +154,20 @@ def licence_name(licence: str | None, other_name: str | None = None) -> str | No
     if key == "other":
         return other_name.strip() if other_name and other_name.strip() else None
     return LICENCES.get(key, licence.strip())
+
+
+def text_direction(text: str, language: str | None = None) -> Literal["ltr", "rtl"]:
+    """'rtl' when most strong letters of ``text`` are right-to-left ones; ``language`` decides
+    when the letters do not (none, or a tie).
+
+    The letters come first because feeds often declare their platform's default ("en-us")
+    whatever they publish; an Arabic headline opening with "GPT-5" is still mostly Arabic.
+    """
+    rtl = ltr = 0
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        rtl += kind in ("R", "AL")
+        ltr += kind == "L"
+    if rtl != ltr:
+        return "rtl" if rtl > ltr else "ltr"
+    return "rtl" if is_rtl_language(language) else "ltr"
