@@ -42,6 +42,8 @@ _ABBREVIATIONS = frozenset(
 _UNSPACED = re.compile(
     r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
 )
+# A word ends before these; "-", "'", "." and "/" may sit inside one ("fine-tuned", "3.5").
+_CLOSING_PUNCTUATION = frozenset(',;:!?)]}"\u201d\u00bb\u3001\u3002')
 # Left dangling at the end of a cut: they read badly before an ellipsis.
 _DANGLING = " ,;:\u2013\u2014-([{\"'\u201c\u2018\u00ab\u3001"
 
@@ -122,7 +124,7 @@ def _last_boundary(text: str, budget: int) -> int:
     """The largest index ``i <= budget`` where ``text`` may be cut (0 when there is none)."""
     for index in range(min(budget, len(text) - 1), 0, -1):
         before, after = text[index - 1], text[index]
-        if after.isspace() or before.isspace():
+        if after.isspace() or before.isspace() or after in _CLOSING_PUNCTUATION:
             return index
         if _UNSPACED.match(before) or _UNSPACED.match(after):
             return index

@@ -203,8 +203,8 @@ def card_prose(markdown: str, *, limit: int = CARD_PROSE_LIMIT) -> str:
     body = markdown[match.end() :] if match else markdown
     for paragraph in _paragraphs(_markdown.parse(body)):
         prose = _sentences_of(paragraph, limit)
-        if prose:
-            return prose
+        if prose is not None:
+            return prose  # the first real paragraph, even if not one word of it fits
     return ""
 
 
@@ -249,14 +249,14 @@ def _hidden_delta(tag: str) -> int:
     return -1 if name.group(1) else 1
 
 
-def _sentences_of(paragraph: str, limit: int) -> str:
-    """One or two sentences of ``paragraph`` if they are real prose, else ""."""
-    for count in (2, 1):
-        text = excerpt(paragraph, max_sentences=count, limit=limit)
-        # "It achieves the following results:" introduces a table, it says nothing itself.
-        if text and not text.endswith(":") and _is_prose(text):
-            return text
-    return ""
+def _sentences_of(paragraph: str, limit: int) -> str | None:
+    """One or two sentences of ``paragraph`` if it opens with real prose, else None."""
+    first = excerpt(paragraph, max_sentences=1, limit=len(paragraph))
+    # "It achieves the following results:" introduces a table, it says nothing itself.
+    if first.endswith(":") or not _is_prose(first):
+        return None
+    text = excerpt(paragraph, max_sentences=2, limit=limit)
+    return excerpt(paragraph, max_sentences=1, limit=limit) if text.endswith(":") else text
 
 
 def _is_prose(text: str) -> bool:

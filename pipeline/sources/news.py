@@ -17,10 +17,11 @@ Pure functions over ``NewsItem``s (the feeds parse them; see ``feeds.py``):
 Why 0.6: in the fixtures (tests/fixtures/briefing/) the same story told by two outlets in
 other words scores 0.875 and 0.9, while two different stories of one company on one day
 ("OpenLab releases Atlas-7B, an open model for Arabic speech" / "OpenLab releases an evaluation
-harness for Arabic speech models") score 0.5. A false merge hides a story and credits it to the wrong outlet; a missed
-merge only shows one event twice. So the threshold sits just above the near miss, not midway;
-headlines too different to reach it ("Chip export rules tightened for AI accelerators" / "New
-rules on exporting AI chips", 0.43) are still caught when both link to one canonical URL.
+harness for Arabic speech models") score 0.5. A false merge hides a story and credits it to the
+wrong outlet; a missed merge only shows one event twice. So the threshold sits just above the
+near miss, not midway; headlines too different to reach it ("Chip export rules tightened for AI
+accelerators" / "New rules on exporting AI chips", 0.43) are still caught when both link to one
+canonical URL.
 """
 
 from __future__ import annotations

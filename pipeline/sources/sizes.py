@@ -166,11 +166,13 @@ def _is_int8_bitsandbytes(quantization: Quantization | None) -> bool:
 
 
 def _containers(quantization: Quantization | None) -> Mapping[str, int]:
-    if quantization is not None and quantization.method == "bitsandbytes":
+    method = quantization.method if quantization is not None else None
+    if method == "bitsandbytes":
         return _BYTE_CONTAINERS
-    if quantization is not None:
+    if method in _DEFAULT_GROUP:
         return _WORD_CONTAINERS
-    # Nothing declared: any packed-looking integer dtype makes the total suspect.
+    # Nothing declared, or a method we do not model (HQQ, MXFP4 blocks...): any packed-looking
+    # integer dtype makes the total suspect.
     return {**_WORD_CONTAINERS, **_BYTE_CONTAINERS}
 
 
