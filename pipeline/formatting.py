@@ -32,6 +32,7 @@ _UNITS = ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "B"), (1_000_000_000_0
 _SPACED_END = re.compile(r"[.!?\u2026\u061f\u06d4]+[\"'\u201d\u2019\u00bb)\]]*(?=\s)")
 _CJK_END = re.compile(r"[\u3002\uff01\uff1f\uff0e]+[\u300d\u300f\u201d\u2019\uff09)]*")
 _WORD_BEFORE = re.compile(r"(\S+)$")
+_LOOK_BACK = 24  # characters: longer than any abbreviation in the list below
 # Words whose full stop is not the end of a sentence. Lower-case, with their dots.
 _ABBREVIATIONS = frozenset(
     {"e.g.", "i.e.", "etc.", "vs.", "cf.", "al.", "fig.", "figs.", "eq.", "no.", "dr.", "mr.",
@@ -69,22 +70,27 @@ def join_words(words: Sequence[str]) -> str:
     return f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def sentence_ends(text: str) -> list[int]:
-    """Offsets just after each sentence of ``text`` (the last one is ``len(text)``)."""
+def sentence_ends(text: str, *, whole: bool = True) -> list[int]:
+    """Offsets just after each sentence of ``text``.
+
+    With ``whole`` (``text`` is all there is) the end of the text ends the last sentence too;
+    without it ``text`` is a window onto something longer, and its end is not a boundary.
+    """
     ends = {m.end() for m in _SPACED_END.finditer(text) if _is_boundary(text, m.start(), m.end())}
     ends.update(m.end() for m in _CJK_END.finditer(text))
     stripped = len(text.rstrip())
     ends = {end for end in ends if 0 < end < stripped}
-    if stripped:
+    if stripped and whole:
         ends.add(stripped)
     return sorted(ends)
 
 
 def _is_boundary(text: str, start: int, end: int) -> bool:
-    following = text[end:].lstrip()[:1]
+    following = text[end : end + 2].lstrip()[:1]
     if following.islower():
         return False  # "e.g. this", "… and then": the sentence goes on
-    word = _WORD_BEFORE.search(text[: start + 1])
+    # Only the word just before matters; a bounded look-back keeps long texts linear.
+    word = _WORD_BEFORE.search(text[max(0, start - _LOOK_BACK) : start + 1])
     if word is None:
         return True
     token = word.group(1).lower().lstrip("(\"'\u201c\u2018")
@@ -104,7 +110,11 @@ def excerpt(text: str, max_sentences: int = 2, limit: int = 240) -> str:
     folded = " ".join(text.split())
     if not folded or limit <= 0 or max_sentences <= 0:
         return ""
-    fitting = [end for end in sentence_ends(folded)[:max_sentences] if end <= limit]
+    # Sentences ending past the limit are never used: look at a window just longer than it
+    # (the extra character tells whether the limit falls exactly on a sentence's end).
+    window = folded[: limit + 2]
+    ends = sentence_ends(window, whole=len(window) == len(folded))
+    fitting = [end for end in ends[:max_sentences] if end <= limit]
     if fitting:
         return folded[: fitting[-1]].strip()
     return cut_at_word(folded, limit)

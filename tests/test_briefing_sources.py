@@ -29,7 +29,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pipeline.formatting import ELLIPSIS, excerpt, human_count, is_unspaced, join_words
-from pipeline.sources import HuggingFacePapers, HuggingFaceTrending, gather
+from pipeline.sources import FeedSource, HuggingFacePapers, HuggingFaceTrending, gather
 from pipeline.sources.base import SourceError
 from pipeline.sources.cards import (
     CARD_PROSE_LIMIT,
@@ -39,6 +39,7 @@ from pipeline.sources.cards import (
     fetch_cards,
     model_blurb,
     parse_card,
+    with_cards,
 )
 from pipeline.sources.feeds import parse_feed
 from pipeline.sources.http import make_client
@@ -474,8 +475,6 @@ def test_card_metadata_fills_what_the_listing_left_out(
         pipeline_tag=None,
         tags=(),
     )
-    from pipeline.sources.cards import with_cards
-
     (filled,) = with_cards([bare], fetch_cards(client, [MLX_ID], endpoint=server.url))
     assert filled.licence == "Apache 2.0"
     assert filled.languages[:2] == ("en", "fr")
@@ -668,8 +667,6 @@ def test_news_items_carry_outlet_text_time_and_language() -> None:
 def test_feeds_are_served_and_parsed_over_loopback(
     server: BriefingServer, client: httpx.Client
 ) -> None:
-    from pipeline.sources import FeedSource
-
     gathered = gather(
         FeedSource(client, f"{server.url}/feeds/{name}")
         for name in ("dispatch.rss", "mlweekly.atom", "arabic.rss")
@@ -834,6 +831,10 @@ def test_excerpt_limits() -> None:
     assert excerpt("First sentence here. Second sentence is longer.", limit=25) == (
         "First sentence here."
     )
+    # A limit that falls exactly on a sentence's end keeps that sentence.
+    assert excerpt("One. Two. Three.", limit=4) == "One."
+    assert excerpt("One. Two. Three.", limit=9) == "One. Two."
+    assert excerpt("One. Two. Three. " * 2000, max_sentences=1, limit=8) == "One."
     assert excerpt("Supercalifragilistic", limit=5) == ""  # no whole word fits
     assert excerpt("日本語の長い文章はここで切れる", limit=6) == "日本語の長" + ELLIPSIS
     assert excerpt("Words, words, words", limit=13) == "Words, words" + ELLIPSIS

@@ -27,7 +27,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import yaml
@@ -49,6 +48,7 @@ CARD_PROSE_LIMIT = 200  # characters: two short sentences, one line on a desktop
 MAX_WORKERS = 8  # a trending page is 8 models; more threads would only queue on the Hub
 # Cards can be megabytes (benchmark tables, changelogs); the prose we want is near the top.
 _MAX_CARD_CHARS = 200_000
+_PROSE_SCAN_CHARS = 50_000
 _MIN_WORDS = 4  # "Model card" / "Usage example" are labels, not sentences
 _MIN_UNSPACED_CHARS = 8  # the same for scripts without spaces (Chinese, Japanese)
 _MAX_LANGUAGES = 3
@@ -201,7 +201,8 @@ def card_prose(markdown: str, *, limit: int = CARD_PROSE_LIMIT) -> str:
     """
     match = REGEX_YAML_BLOCK.search(markdown)
     body = markdown[match.end() :] if match else markdown
-    for paragraph in _paragraphs(_markdown.parse(body)):
+    # Parsing is the costly part; a card whose prose starts this deep has none worth showing.
+    for paragraph in _paragraphs(_markdown.parse(body[:_PROSE_SCAN_CHARS])):
         prose = _sentences_of(paragraph, limit)
         if prose is not None:
             return prose  # the first real paragraph, even if not one word of it fits
@@ -313,8 +314,3 @@ def _base_phrase(item: ModelItem) -> str:
     template = _BASE_PHRASES.get(item.base_relation or "", "based on {base}")
     quant = item.quantization or "quantised"
     return template.format(base=base, quant=quant)
-
-
-def card_data_languages(card_data: Mapping[str, Any] | None) -> tuple[str, ...]:
-    """The ``language`` a card's metadata declares, as a tuple of codes."""
-    return _strings((card_data or {}).get("language"))
