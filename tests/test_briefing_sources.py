@@ -28,9 +28,8 @@ from huggingface_hub import ModelInfo
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pipeline.formatting import ELLIPSIS, excerpt, human_count, is_unspaced, join_words
+from emails.errors import SourceError
 from pipeline.sources import FeedSource, HuggingFacePapers, HuggingFaceTrending, gather
-from pipeline.sources.base import SourceError
 from pipeline.sources.cards import (
     CARD_PROSE_LIMIT,
     card_prose,
@@ -56,6 +55,7 @@ from pipeline.sources.news import (
 )
 from pipeline.sources.papers import paper_finding
 from pipeline.sources.sizes import Quantization, quantization_of, real_parameters
+from pipeline.sources.wording import ELLIPSIS, excerpt, human_count, is_unspaced, join_words
 
 FIXTURES = Path(__file__).parent / "fixtures" / "briefing"
 CARDS = FIXTURES / "cards"

@@ -37,10 +37,10 @@ from markdown_it.token import Token
 
 from emails.errors import SourceError
 from emails.sanitize import plain_text
-from pipeline.formatting import excerpt, is_unspaced, join_words
 from pipeline.sources.http import get
 from pipeline.sources.items import ModelItem
 from pipeline.sources.vocabulary import language_name, licence_name, task_words
+from pipeline.sources.wording import excerpt, is_unspaced, join_words
 
 log = logging.getLogger(__name__)
 

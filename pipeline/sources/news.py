@@ -12,7 +12,7 @@ Pure functions over ``NewsItem``s (the feeds parse them; see ``feeds.py``):
   script are kept as they are: no ASCII folding, so Arabic and CJK headlines survive intact.
 - ``rank_stories`` orders stories by how many outlets carry them, decayed by age: a story's
   weight halves every ``HALF_LIFE`` since its latest report.
-- ``excerpt`` (from ``pipeline.formatting``) cuts an entry's text to one or two sentences.
+- ``excerpt`` (from ``pipeline.sources.wording``) cuts an entry's text to one or two sentences.
 
 Why 0.6: in the fixtures (tests/fixtures/briefing/) the same story told by two outlets in
 other words scores 0.875 and 0.9, while two different stories of one company on one day
@@ -33,10 +33,10 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from pipeline.dedup import canonical_url
-from pipeline.formatting import excerpt, is_unspaced
+from pipeline.assembly.dedup import canonical_url
 from pipeline.sources.items import Direction, NewsItem
 from pipeline.sources.vocabulary import text_direction
+from pipeline.sources.wording import excerpt, is_unspaced
 
 __all__ = [
     "HALF_LIFE",

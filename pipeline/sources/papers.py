@@ -8,8 +8,8 @@ sentences of the abstract are kept, cut at a sentence boundary within the length
 from __future__ import annotations
 
 from emails.sanitize import plain_text
-from pipeline.formatting import excerpt
 from pipeline.sources.items import PaperItem
+from pipeline.sources.wording import excerpt
 
 FINDING_LIMIT = 240  # characters: two sentences of an abstract, about three lines on a phone
 
