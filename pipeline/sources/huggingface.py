@@ -274,9 +274,9 @@ def base_model_of(info: ModelInfo) -> tuple[str | None, str | None]:
     """(base repo id, relation) from ``base_model:<relation>:<id>`` tags, else the card."""
     plain: str | None = None
     for tag in info.tags or ():
-        relation, _, repo = tag.removeprefix("base_model:").partition(":")
         if not tag.startswith("base_model:"):
             continue
+        relation, _, repo = tag.removeprefix("base_model:").partition(":")
         if repo and relation in _BASE_RELATIONS:
             return repo, relation
         plain = plain or relation
