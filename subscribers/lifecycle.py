@@ -5,6 +5,21 @@ suppresses (bounced, complained); an import may carry a suppression in, never li
 Every move is a conditional UPDATE (``_move(..., only_from=...)``), so a replayed link, a
 double click or two processes at once change nothing twice. Only ``pending`` can be
 confirmed: an old confirmation link cannot bring back someone who left.
+
+Each move records why and when on the subscriber's row (``status_reason``,
+``status_changed_at``, ``status_event_id``: the SES event that did it) and appends a line
+to ``status_history``, so ``subscribers show`` can answer "why is this address not
+receiving?".
+
+Unsubscribes are counted against an issue (``morningpost stats``): the last issue delivered
+to the reader when the one-click POST or the page's button arrives. The link itself names
+only the reader; a reader who unsubscribes from an older email is counted against the
+newer one they also received, which is the issue that made them leave more often than not.
+
+Lifting a suppression (``unsuppress``, for operators): ``bounced`` can be lifted (the
+mailbox works again); ``complained`` only with ``force`` (the reader reported us as spam:
+mailing them again risks the sender's reputation, so an operator must mean it);
+``unsubscribed`` never (it was the reader's choice: they can subscribe again themselves).
 """
 
 from __future__ import annotations
@@ -13,16 +28,17 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from subscribers.addresses import normalise
 from subscribers.store import schema
 from subscribers.store.roster import clean_name
 from subscribers.store.stamps import now
-from subscribers.store.states import SubscriberStatus
+from subscribers.store.states import DeliveryState, SubscriberStatus
 
 _t = schema.subscribers
+_h = schema.status_history
 _S = SubscriberStatus
 # Coming back from these takes the double opt-in again. A complaint is final for the web form:
 # mailing someone who reported us as spam, on a stranger's say-so, is how senders get blocked.
@@ -32,11 +48,26 @@ SUPPRESSED = frozenset({_S.UNSUBSCRIBED, _S.BOUNCED, _S.COMPLAINED})
 _RECEIVING = (_S.ACTIVE, _S.PENDING)
 
 
+LINK = "link"  # the actor of a move the reader made through a link in an email
+SES = "ses"  # the actor of a suppression SES feedback made
+_REASON_MAX = 500
+
+
 class Outcome(enum.Enum):
     DONE = "done"  # the move happened now
     ALREADY = "already"  # it had happened before: a replay, harmless
     REFUSED = "refused"  # the subscriber is in a state this move does not start from
     UNKNOWN = "unknown"  # no such subscriber (the token was valid, the row is gone)
+
+
+@dataclass(frozen=True)
+class Why:
+    """Why a move is made, as recorded: who made it, the reason, and the SES event if any."""
+
+    actor: str
+    reason: str
+    event_id: int | None = None
+    issue_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +97,8 @@ def request_subscription(
     else:
         subscriber_id = row.id
         if row.status in _COME_BACK:
-            _move(conn, subscriber_id, _S.PENDING, only_from=_COME_BACK)
+            why = Why("web", "subscribed again on the web form")
+            _move(conn, subscriber_id, _S.PENDING, only_from=_COME_BACK, why=why)
     send = _claim_confirmation(conn, subscriber_id, resend_after)
     if send and name:
         conn.execute(update(_t).where(_t.c.id == subscriber_id).values(name=clean_name(name)))
@@ -86,6 +118,8 @@ def _insert_pending(conn: Connection, email: str, key: str, name: str | None) ->
                     source="web",
                     created_at=stamp,
                     updated_at=stamp,
+                    status_reason="subscribed on the web form",
+                    status_changed_at=stamp,
                 )
             )
     except IntegrityError:
@@ -114,16 +148,25 @@ def release_confirmation(conn: Connection, subscriber_id: int) -> None:
 
 def confirm(conn: Connection, subscriber_id: int) -> Outcome:
     """pending -> active; a replayed link finds it active and changes nothing."""
-    if _move(conn, subscriber_id, _S.ACTIVE, only_from=(_S.PENDING,)):
+    why = Why(LINK, "confirmed through the link")
+    if _move(conn, subscriber_id, _S.ACTIVE, only_from=(_S.PENDING,), why=why):
         # A fresh opt-in starts a fresh run of transient bounces.
         conn.execute(update(_t).where(_t.c.id == subscriber_id).values(transient_bounces=0))
         return Outcome.DONE
     return _settled(conn, subscriber_id, _S.ACTIVE)
 
 
-def unsubscribe(conn: Connection, subscriber_id: int) -> Outcome:
-    """active or pending -> unsubscribed; bounced and complained stay as they are."""
-    if _move(conn, subscriber_id, _S.UNSUBSCRIBED, only_from=_RECEIVING):
+def unsubscribe(conn: Connection, subscriber_id: int, *, actor: str = LINK) -> Outcome:
+    """active or pending -> unsubscribed; bounced and complained stay as they are.
+
+    ``actor`` is ``LINK`` for the reader's own request (counted against the last issue
+    delivered to them), or who else removed them (an operator's name).
+    """
+    if actor == LINK:
+        why = Why(LINK, "unsubscribed through the link", issue_date=last_issue(conn, subscriber_id))
+    else:
+        why = Why(actor, "removed by an operator")
+    if _move(conn, subscriber_id, _S.UNSUBSCRIBED, only_from=_RECEIVING, why=why):
         return Outcome.DONE
     status = _status(conn, subscriber_id)
     return Outcome.UNKNOWN if status is None else Outcome.ALREADY
@@ -133,7 +176,23 @@ def status_of(conn: Connection, subscriber_id: int) -> SubscriberStatus | None:
     return _status(conn, subscriber_id)
 
 
-def suppress(conn: Connection, email_key: str, status: SubscriberStatus) -> bool:
+def last_issue(conn: Connection, subscriber_id: int) -> str | None:
+    """The date of the last issue delivered to the subscriber (handed to the transport)."""
+    d = schema.deliveries
+    return conn.scalar(
+        select(func.max(d.c.issue_date)).where(
+            d.c.subscriber_id == subscriber_id, d.c.state == DeliveryState.SENT
+        )
+    )
+
+
+def suppress(
+    conn: Connection,
+    email_key: str,
+    status: SubscriberStatus,
+    *,
+    why: Why | None = None,
+) -> bool:
     """SES says the address bounced for good (``bounced``) or complained (``complained``).
 
     A bounce suppresses only an address that still receives; a complaint overrides any other
@@ -146,12 +205,55 @@ def suppress(conn: Connection, email_key: str, status: SubscriberStatus) -> bool
         only_from = _RECEIVING
     else:
         raise ValueError(f"{status} is not a suppression")
-    moved = conn.execute(
-        update(_t)
-        .where(_t.c.email_key == email_key, _t.c.status.in_(only_from))
-        .values(status=status, updated_at=now())
-    )
-    return bool(moved.rowcount)
+    row = conn.execute(
+        select(_t.c.id, _t.c.status).where(_t.c.email_key == email_key)
+    ).one_or_none()
+    if row is None or row.status not in only_from:
+        return False
+    why = why or Why(SES, f"{status} according to SES")
+    return _move(conn, row.id, status, only_from=only_from, why=why)
+
+
+@dataclass(frozen=True)
+class Lift:
+    """What ``unsuppress`` did: ``outcome``, the status it found, and a line for the operator."""
+
+    outcome: Outcome
+    status: SubscriberStatus | None
+    message: str
+
+
+def unsuppress(
+    conn: Connection, subscriber_id: int, *, actor: str, reason: str, force: bool = False
+) -> Lift:
+    """An operator lifts a suppression: the subscriber becomes ``active`` again (module doc)."""
+    status = _status(conn, subscriber_id)
+    if status is None:
+        return Lift(Outcome.UNKNOWN, None, "no such subscriber")
+    refusal = _lift_refusal(status, force)
+    if refusal:
+        return Lift(Outcome.REFUSED, status, refusal)
+    why = Why(actor, f"suppression lifted: {reason}")
+    if not _move(conn, subscriber_id, _S.ACTIVE, only_from=(status,), why=why):
+        return Lift(Outcome.REFUSED, _status(conn, subscriber_id), "it changed meanwhile; look again")
+    conn.execute(update(_t).where(_t.c.id == subscriber_id).values(transient_bounces=0))
+    return Lift(Outcome.DONE, status, f"was {status}, now active")
+
+
+def _lift_refusal(status: SubscriberStatus, force: bool) -> str | None:
+    if status in _RECEIVING:
+        return f"it is {status}: there is no suppression to lift"
+    if status is _S.UNSUBSCRIBED:
+        return (
+            "it unsubscribed: that was the reader's choice, and only they can undo it "
+            "(by subscribing again on the web form)"
+        )
+    if status is _S.COMPLAINED and not force:
+        return (
+            "it complained (reported the issue as spam): lifting that risks the sender's "
+            "reputation; add --force if the reader asked for it"
+        )
+    return None
 
 
 def imported_status(
@@ -173,17 +275,42 @@ def _move(
     status: SubscriberStatus,
     *,
     only_from: tuple[SubscriberStatus, ...],
+    why: Why,
 ) -> bool:
     """Move a subscriber to ``status`` if it is in one of ``only_from``; True if it moved.
 
-    The condition is part of the UPDATE, so two processes cannot both make the same move.
+    The condition is part of the UPDATE, so two processes cannot both make the same move;
+    the one that moves records why.
     """
+    before = _status(conn, subscriber_id)
+    stamp = now()
+    reason = " ".join(why.reason.split())[:_REASON_MAX]
     moved = conn.execute(
         update(_t)
         .where(_t.c.id == subscriber_id, _t.c.status.in_(only_from))
-        .values(status=status, updated_at=now())
+        .values(
+            status=status,
+            updated_at=stamp,
+            status_reason=reason,
+            status_changed_at=stamp,
+            status_event_id=why.event_id,
+        )
     )
-    return bool(moved.rowcount)
+    if not moved.rowcount:
+        return False
+    conn.execute(
+        _h.insert().values(
+            subscriber_id=subscriber_id,
+            at=stamp,
+            from_status=before,
+            to_status=status,
+            reason=reason,
+            event_id=why.event_id,
+            issue_date=why.issue_date,
+            actor=why.actor[:200],
+        )
+    )
+    return True
 
 
 def _settled(conn: Connection, subscriber_id: int, target: SubscriberStatus) -> Outcome:

@@ -1,4 +1,4 @@
-"""``morningpost bounces``: drain SES bounce and complaint notifications from SQS."""
+"""``morningpost bounces``: drain SES events (bounces, complaints, deliveries, ...) from SQS."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from pipeline.settings import ENV_PREFIX
 @click.command()
 @pass_context
 def bounces(ctx: Context) -> None:
-    """Apply SES bounces and complaints waiting in MORNINGPOST_BOUNCES_QUEUE_URL, then stop."""
+    """Record and apply the SES events waiting in MORNINGPOST_BOUNCES_QUEUE_URL, then stop.
+
+    Every event (send, delivery, bounce, complaint, reject, delay, rendering failure, open,
+    click) is kept once, tied to its issue; bounces and complaints suppress addresses.
+    """
     settings = ctx.settings
     if not settings.bounces_queue_url:
         raise ConfigError(f"{ENV_PREFIX}BOUNCES_QUEUE_URL is not set: no queue to drain")

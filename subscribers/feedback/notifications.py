@@ -1,15 +1,18 @@
-"""SES bounce, complaint and delivery notifications applied to the list.
+"""SES notifications applied: each event recorded once, and what it means for the list.
 
 Policy:
 - a Permanent bounce suppresses the address (``bounced``); a complaint suppresses it
   (``complained``, over any other status), unless its feedback type is ``not-spam``;
 - Transient and Undetermined bounces are counted; ``transient_limit`` in a row suppress;
-- the run is broken by a Delivery notification for the address (when the SES configuration
+- the run is broken by a Delivery event for the address (when the SES configuration
   publishes deliveries) and by a fresh confirmation;
-- each notification is applied once, by its SES feedback id (SNS and SQS deliver at least
-  once), so a redelivered transient bounce is not counted twice.
+- each event is applied once, by its identity (``events``: SNS and SQS deliver at least
+  once), so a redelivered transient bounce is not counted twice;
+- every event is kept for ``morningpost stats``, tied to its issue and subscriber when the
+  message is one of ours; one for a message the store does not know is kept untied, logged,
+  and still applied to the address it names (a confirmation email can bounce too).
 Both SES notification shapes are read: identity notifications (``notificationType``) and
-configuration-set events (``eventType``).
+configuration-set events (``eventType``), inside an SNS envelope or raw.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.exc import IntegrityError
 
-from emails.errors import BadNotification, InvalidAddress
+from emails.errors import BadNotification
 from subscribers import lifecycle
-from subscribers.addresses import mask, normalise
+from subscribers.addresses import mask
+from subscribers.feedback.events import EventKind, Recorded, address_key, read_events, record
 from subscribers.store import schema
 from subscribers.store.stamps import now
 from subscribers.store.states import SubscriberStatus
@@ -35,13 +38,24 @@ log = logging.getLogger(__name__)
 _t = schema.subscribers
 
 
-
 @dataclass
 class FeedbackReport:
     suppressed: list[str] = field(default_factory=list)  # masked addresses
     counted: int = 0  # transient bounces counted
-    reset: int = 0  # delivery notifications that broke a run
+    reset: int = 0  # delivery events that broke a run
     ignored: int = 0  # duplicates, unknown addresses, kinds with no effect
+    recorded: int = 0  # events stored for the first time
+    repeated: int = 0  # events stored before: a redelivery, applied no more
+    untied: int = 0  # events for messages the store does not know
+
+    def add(self, other: FeedbackReport) -> None:
+        self.suppressed += other.suppressed
+        self.counted += other.counted
+        self.reset += other.reset
+        self.ignored += other.ignored
+        self.recorded += other.recorded
+        self.repeated += other.repeated
+        self.untied += other.untied
 
 
 def parse_notification(body: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -74,95 +88,63 @@ def _kind(data: Mapping[str, Any]) -> str | None:
 def apply_notification(
     conn: Connection, data: Mapping[str, Any], *, transient_limit: int
 ) -> FeedbackReport:
-    """Apply one parsed SES notification to the list; return what it did."""
+    """Record and apply one parsed SES notification; return what it did."""
     report = FeedbackReport()
-    kind = _kind(data)
-    detail = data.get(str(kind).lower())
-    detail = detail if isinstance(detail, dict) else {}
-    if not _first_time(conn, _feedback_id(data, kind, detail), str(kind)):
+    events = read_events(data)
+    if not events:
+        log.info("ignored an SES notification of kind %r", str(_kind(data))[:40])
         report.ignored += 1
-        return report
-    if kind == "Bounce":
-        _bounce(conn, detail, transient_limit, report)
-    elif kind == "Complaint":
-        _complaint(conn, detail, report)
-    elif kind == "Delivery":
-        for email in _strings(detail.get("recipients")):
-            report.reset += _reset(conn, email)
-    else:
-        report.ignored += 1
+    for event in events:
+        recorded = record(conn, event)
+        if recorded is None:
+            report.repeated += 1
+            report.ignored += 1
+            continue
+        report.recorded += 1
+        report.untied += not recorded.tied
+        _apply(conn, recorded, transient_limit, report)
     return report
 
 
-def _feedback_id(data: Mapping[str, Any], kind: str | None, detail: Mapping[str, Any]) -> str:
-    feedback_id = detail.get("feedbackId")
-    if isinstance(feedback_id, str) and feedback_id:
-        return feedback_id[:200]
-    message_id = data["mail"].get("messageId")
-    return f"{kind}:{message_id}"[:200] if isinstance(message_id, str) else ""
-
-
-def _first_time(conn: Connection, feedback_id: str, kind: str) -> bool:
-    if not feedback_id:
-        return True  # nothing to recognise it by: apply it
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                schema.feedback_events.insert().values(
-                    feedback_id=feedback_id, kind=kind[:20], received_at=now()
-                )
-            )
-    except IntegrityError:
-        return False
-    return True
-
-
-def _strings(value: object, key: str | None = None) -> list[str]:
-    items = value if isinstance(value, list) else []
-    if key is not None:
-        items = [item.get(key) for item in items if isinstance(item, dict)]
-    return [item for item in items if isinstance(item, str)]
-
-
-def _bounce(
-    conn: Connection, detail: Mapping[str, Any], limit: int, report: FeedbackReport
-) -> None:
-    permanent = detail.get("bounceType") == "Permanent"
-    for email in _strings(detail.get("bouncedRecipients"), "emailAddress"):
-        if permanent:
-            _suppress(conn, email, SubscriberStatus.BOUNCED, report)
-        else:
-            _count_transient(conn, email, limit, report)
-
-
-def _complaint(conn: Connection, detail: Mapping[str, Any], report: FeedbackReport) -> None:
-    if detail.get("complaintFeedbackType") == "not-spam":
-        report.ignored += 1  # the recipient said it is NOT spam
+def _apply(conn: Connection, recorded: Recorded, limit: int, report: FeedbackReport) -> None:
+    event = recorded.event
+    email = event.recipient
+    if not email:
         return
-    for email in _strings(detail.get("complainedRecipients"), "emailAddress"):
-        _suppress(conn, email, SubscriberStatus.COMPLAINED, report)
-
-
-def _key(email: str) -> str:
-    # The SES copy of the address may carry a display name or odd case: match the store's key.
-    try:
-        return normalise(email).key
-    except InvalidAddress:
-        return email.strip().casefold()
+    if event.kind is EventKind.BOUNCE:
+        if event.detail == "permanent":
+            _suppress(conn, recorded, SubscriberStatus.BOUNCED, report)
+        else:
+            _count_transient(conn, recorded, limit, report)
+    elif event.kind is EventKind.COMPLAINT:
+        if event.detail == "not-spam":
+            report.ignored += 1  # the recipient said it is NOT spam
+            return
+        _suppress(conn, recorded, SubscriberStatus.COMPLAINED, report)
+    elif event.kind is EventKind.DELIVERY:
+        report.reset += _reset(conn, email)
 
 
 def _suppress(
-    conn: Connection, email: str, status: SubscriberStatus, report: FeedbackReport
+    conn: Connection,
+    recorded: Recorded,
+    status: SubscriberStatus,
+    report: FeedbackReport,
+    reason: str | None = None,
 ) -> None:
-    if lifecycle.suppress(conn, _key(email), status):
+    email = recorded.event.recipient or ""
+    why = lifecycle.Why(lifecycle.SES, reason or recorded.event.note, event_id=recorded.id)
+    if lifecycle.suppress(conn, address_key(email), status, why=why):
         log.info("%s: %s", status, mask(email))
         report.suppressed.append(mask(email))
     else:
         report.ignored += 1
 
 
-def _count_transient(conn: Connection, email: str, limit: int, report: FeedbackReport) -> None:
-    key = _key(email)
+def _count_transient(
+    conn: Connection, recorded: Recorded, limit: int, report: FeedbackReport
+) -> None:
+    key = address_key(recorded.event.recipient or "")
     conn.execute(
         update(_t)
         .where(_t.c.email_key == key)
@@ -174,13 +156,14 @@ def _count_transient(conn: Connection, email: str, limit: int, report: FeedbackR
         return
     report.counted += 1
     if count >= limit:
-        _suppress(conn, email, SubscriberStatus.BOUNCED, report)
+        reason = f"{count} soft bounces in a row; the last: {recorded.event.note}"
+        _suppress(conn, recorded, SubscriberStatus.BOUNCED, report, reason)
 
 
 def _reset(conn: Connection, email: str) -> int:
     moved = conn.execute(
         update(_t)
-        .where(_t.c.email_key == _key(email), _t.c.transient_bounces > 0)
+        .where(_t.c.email_key == address_key(email), _t.c.transient_bounces > 0)
         .values(transient_bounces=0)
     )
     return int(moved.rowcount)

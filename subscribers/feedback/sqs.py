@@ -3,9 +3,11 @@
 A message body is either an SNS envelope (the topic's default delivery) or the SES
 notification itself (raw message delivery); both are read. The queue is reached with the
 deployment's IAM credentials, so SNS signatures are not checked here. A message is deleted
-once applied; one that cannot be read is left for the queue's redrive policy (dead-letter
-queue) and counted, so a poison message cannot stall the drain: it stays invisible until
-its visibility timeout ends, after this run.
+once applied, also when it is an event for a message the store does not know (logged and
+kept untied: it will never become known, so keeping it would only stall the queue) or a
+redelivery of an event already recorded. One that cannot be read at all is left for the
+queue's redrive policy (dead-letter queue) and counted, so a poison message cannot stall
+the drain: it stays invisible until its visibility timeout ends, after this run.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Engine
 
 from emails.errors import BadNotification, QueueError
-from subscribers.feedback.notifications import apply_notification, parse_notification
+from subscribers.feedback.notifications import (
+    FeedbackReport,
+    apply_notification,
+    parse_notification,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -31,14 +37,24 @@ log = logging.getLogger(__name__)
 class DrainReport:
     processed: int = 0
     unreadable: int = 0
-    suppressed: list[str] = field(default_factory=list)
-    counted: int = 0
+    feedback: FeedbackReport = field(default_factory=FeedbackReport)
+
+    @property
+    def suppressed(self) -> list[str]:
+        return self.feedback.suppressed
+
+    @property
+    def counted(self) -> int:
+        return self.feedback.counted
 
     @property
     def summary(self) -> str:
+        f = self.feedback
         return (
-            f"processed {self.processed}, suppressed {len(self.suppressed)}, "
-            f"transient counted {self.counted}, unreadable {self.unreadable}"
+            f"processed {self.processed}, suppressed {len(f.suppressed)}, "
+            f"transient counted {f.counted}, unreadable {self.unreadable}; "
+            f"events {f.recorded} new, {f.repeated} repeated, "
+            f"{f.untied} for messages not in the store"
         )
 
 
@@ -82,8 +98,7 @@ def _handle(engine: Engine, message: Any, limit: int, report: DrainReport) -> bo
     with engine.begin() as conn:
         applied = apply_notification(conn, data, transient_limit=limit)
     report.processed += 1
-    report.suppressed += applied.suppressed
-    report.counted += applied.counted
+    report.feedback.add(applied)
     return True
 
 

@@ -139,11 +139,73 @@ def _locks(conn: Connection) -> None:
     v21.create_all(conn)
 
 
+def _events(conn: Connection) -> None:
+    # Frozen: migration 24. One row per SES event and recipient, keyed for idempotency (SNS
+    # and SQS deliver at least once); deliveries are found by their SES message id.
+    v24 = MetaData()
+    Table("subscribers", v24, Column("id", Integer, primary_key=True))  # for the foreign key
+    Table(
+        "events",
+        v24,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_key", String(64), nullable=False, unique=True),
+        Column("kind", String(20), nullable=False),
+        Column("detail", String(40), nullable=False),
+        Column("issue_date", String(10), index=True),
+        Column("subscriber_id", Integer, ForeignKey("subscribers.id"), index=True),
+        Column("message_id", String(255)),
+        Column("note", String(500), nullable=False),
+        Column("occurred_at", DateTime(timezone=True)),
+        Column("received_at", DateTime(timezone=True), nullable=False),
+    )
+    v24.create_all(conn, tables=[v24.tables["events"]])
+    conn.execute(text("CREATE INDEX ix_deliveries_message_id ON deliveries (message_id)"))
+
+
+def _status_history(conn: Connection) -> None:
+    # Frozen: migration 25. Why and when a subscriber's status last moved (and the event that
+    # moved it), and every suppression, unsubscribe and lift, for ``subscribers show``.
+    _add_column(conn, "subscribers", Column("status_reason", String(500)))
+    _add_column(conn, "subscribers", Column("status_changed_at", DateTime(timezone=True)))
+    _add_column(conn, "subscribers", Column("status_event_id", Integer))
+    v25 = MetaData()
+    Table("subscribers", v25, Column("id", Integer, primary_key=True))  # for the foreign key
+    Table(
+        "status_history",
+        v25,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False, index=True),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("from_status", String(20)),
+        Column("to_status", String(20), nullable=False),
+        Column("reason", String(500), nullable=False),
+        Column("event_id", Integer),
+        Column("issue_date", String(10), index=True),
+        Column("actor", String(200), nullable=False),
+    )
+    v25.create_all(conn, tables=[v25.tables["status_history"]])
+
+
+def _erased(conn: Connection) -> None:
+    # Frozen: migration 26. What is left of an erased person: a keyed hash of the address.
+    v26 = MetaData()
+    Table(
+        "erased",
+        v26,
+        Column("fingerprint", String(64), primary_key=True),
+        Column("erased_at", DateTime(timezone=True), nullable=False),
+    )
+    v26.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "subscribers, editions, deliveries", _initial),
     Migration(2, "transient bounce counter, confirmation throttle, feedback events", _feedback),
     Migration(20, "who approved an edition, and when", _approval),
     Migration(21, "locks: leases shared by every process", _locks),
+    Migration(24, "SES events per issue and subscriber; deliveries by message id", _events),
+    Migration(25, "subscriber status reasons and history", _status_history),
+    Migration(26, "keyed hashes of erased addresses", _erased),
 )
 
 

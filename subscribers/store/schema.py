@@ -34,10 +34,59 @@ subscribers = Table(
     Column("transient_bounces", Integer, nullable=False, server_default="0"),
     # When the last confirmation email went out: the web form re-sends at most once per window.
     Column("confirm_sent_at", DateTime(timezone=True)),
+    # Why and when the status last moved, and the SES event (``events.id``) that moved it.
+    Column("status_reason", String(500)),
+    Column("status_changed_at", DateTime(timezone=True)),
+    Column("status_event_id", Integer),
 )
 
-# One row per bounce/complaint/delivery notification already applied, by SES feedback id:
-# SNS and SQS deliver at least once, and a transient bounce must not count twice.
+# Every suppression, unsubscribe and lift of a subscriber (``lifecycle``), newest last.
+# ``issue_date``: the issue an unsubscribe is counted against (the last one delivered).
+status_history = Table(
+    "status_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("from_status", String(20)),
+    Column("to_status", String(20), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("event_id", Integer),
+    Column("issue_date", String(10), index=True),
+    Column("actor", String(200), nullable=False),
+)
+
+# SES events (send, delivery, bounce, complaint, reject, delay, rendering failure, open,
+# click), one row per event and recipient: ``event_key`` (a hash of the event's identity)
+# makes a redelivered event a no-op. ``issue_date`` and ``subscriber_id`` are set when the
+# event's message is one of ours (by its SES message id, or by its issue tag); no address
+# is stored here.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_key", String(64), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("detail", String(40), nullable=False),
+    Column("issue_date", String(10), index=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), index=True),
+    Column("message_id", String(255)),
+    Column("note", String(500), nullable=False),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+# Erased people (GDPR): only HMAC-SHA256(secret key, address key), so that no import, no
+# ``subscribers add`` and no web form can bring the address back.
+erased = Table(
+    "erased",
+    metadata,
+    Column("fingerprint", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per bounce/complaint/delivery notification applied, by SES feedback id, until
+# migration 24: ``events`` took over counting each event once. Kept: older stores hold it.
 feedback_events = Table(
     "feedback_events",
     metadata,
@@ -69,7 +118,7 @@ deliveries = Table(
     Column("issue_date", String(10), ForeignKey("editions.date"), nullable=False),
     Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
     Column("state", String(20), nullable=False),
-    Column("message_id", String(255)),
+    Column("message_id", String(255), index=True),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
