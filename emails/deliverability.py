@@ -140,8 +140,8 @@ def _rounded(value: float | None) -> float | None:
 
 
 def percent(value: float | None, digits: int = 1) -> str:
-    """``0.0123`` -> ``"1.2 %"``; ``None`` -> ``"–"``."""
-    return "–" if value is None else f"{value * 100:.{digits}f} %"
+    """``0.0123`` -> ``"1.2 %"``; ``None`` -> ``"-"``."""
+    return "-" if value is None else f"{value * 100:.{digits}f} %"
 
 
 def _warning(results: IssueResults, limit: Limit, rate: float) -> str:

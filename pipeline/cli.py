@@ -27,6 +27,7 @@ COMMANDS = {
     "serve": "web:serve",
     "bounces": "bounces:bounces",
     "preview": "preview:preview",
+    "stats": "stats:stats",
 }
 
 

@@ -6,6 +6,10 @@ other column ignored), in batches inside ONE transaction: a file that cannot be 
 number and a one-line reason. An import never brings back an address that unsubscribed,
 bounced or complained; a ``status`` column (as ``export`` writes it) can only carry such a
 suppression in, never lift one, so export -> import into a new store keeps them suppressed.
+An erased address (``subscribers.erasure``) is never imported again.
+
+Export writes ``status_reason`` and ``status_changed_at`` too: why and when each status was
+last set (a bounce's diagnostic, "unsubscribed through the link", "import", ...).
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, select, update
 
 from emails.errors import CsvError, InvalidAddress
-from subscribers import lifecycle
+from subscribers import erasure, lifecycle
 from subscribers.addresses import normalise
 from subscribers.store import schema
 from subscribers.store.roster import clean_name, iter_all
@@ -27,7 +31,16 @@ from subscribers.store.stamps import now
 from subscribers.store.states import SubscriberStatus
 
 _t = schema.subscribers
-EXPORT_COLUMNS = ("email", "name", "status", "source", "created_at")
+EXPORT_COLUMNS = (
+    "email",
+    "name",
+    "status",
+    "source",
+    "created_at",
+    "status_reason",
+    "status_changed_at",
+)
+_IMPORTED = "import"
 _BATCH = 1000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ONE_LINE = re.compile(r"\s+")
@@ -64,9 +77,18 @@ class _Columns:
 
 
 def import_csv(
-    engine: Engine, stream: IO[str], *, source: str = "import", batch_size: int = _BATCH
+    engine: Engine,
+    stream: IO[str],
+    *,
+    source: str = "import",
+    batch_size: int = _BATCH,
+    secret_key: str | None = None,
 ) -> ImportReport:
-    """Merge the CSV on ``stream`` (opened with ``newline=""``) into the list."""
+    """Merge the CSV on ``stream`` (opened with ``newline=""``) into the list.
+
+    ``secret_key`` recognises erased addresses; without it, an import into a store that
+    erased anyone fails (``ConfigError``) rather than let one back.
+    """
     report = ImportReport()
     records = _records(stream)
     columns = _header(records)
@@ -78,9 +100,9 @@ def import_csv(
             if row is not None:
                 batch.append(row)
             if len(batch) >= batch_size:
-                _apply(conn, batch, source, report)
+                _apply(conn, _not_erased(conn, batch, secret_key, report), source, report)
                 batch = []
-        _apply(conn, batch, source, report)
+        _apply(conn, _not_erased(conn, batch, secret_key, report), source, report)
     return report
 
 
@@ -161,6 +183,16 @@ def _file_status(cells: list[str], index: int) -> SubscriberStatus | None:
     return None  # ``pending`` included: an import cannot vouch for an unconfirmed address
 
 
+def _not_erased(
+    conn: Connection, batch: list[_Row], secret_key: str | None, report: ImportReport
+) -> list[_Row]:
+    erased = erasure.erased_keys(conn, secret_key, [row.key for row in batch])
+    for row in batch:
+        if row.key in erased:
+            report.skip(row.line, "erased at the person's request: never added again")
+    return [row for row in batch if row.key not in erased]
+
+
 def _apply(conn: Connection, batch: list[_Row], source: str, report: ImportReport) -> None:
     if not batch:
         return
@@ -197,6 +229,8 @@ def _insert_values(row: _Row, source: str, stamp: object) -> dict[str, Any]:
         "source": source,
         "created_at": stamp,
         "updated_at": stamp,
+        "status_reason": _IMPORTED,
+        "status_changed_at": stamp,
     }
 
 
@@ -219,10 +253,16 @@ def _change(
 def _update(conn: Connection, updates: list[dict[str, Any]]) -> None:
     if not updates:
         return
+    moved = _t.c.status != bindparam("b_status")
     statement = (
         update(_t)
         .where(_t.c.id == bindparam("b_id"))
         .values(
+            # A suppression carried in by the file says so; a name change keeps the reason.
+            status_reason=case((moved, _IMPORTED), else_=_t.c.status_reason),
+            status_changed_at=case(
+                (moved, bindparam("b_updated_at")), else_=_t.c.status_changed_at
+            ),
             status=bindparam("b_status"),
             name=bindparam("b_name"),
             updated_at=bindparam("b_updated_at"),
@@ -244,7 +284,11 @@ def _write_rows(writer: Any, rows: Iterable[Any]) -> int:
     written = 0
     for row in rows:
         created = row.created_at.isoformat() if row.created_at else ""
-        writer.writerow([row.email, _guard(row.name or ""), row.status, row.source, created])
+        changed = row.status_changed_at.isoformat() if row.status_changed_at else ""
+        reason = _guard(row.status_reason or "")
+        writer.writerow(
+            [row.email, _guard(row.name or ""), row.status, row.source, created, reason, changed]
+        )
         written += 1
     return written
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from subscribers import erasure
 from subscribers.addresses import normalise
 from subscribers.store import schema
 from subscribers.store.roster import clean_name
@@ -80,15 +81,23 @@ class Request:
 
 
 def request_subscription(
-    conn: Connection, raw_email: str, name: str | None, *, resend_after: dt.timedelta
+    conn: Connection,
+    raw_email: str,
+    name: str | None,
+    *,
+    resend_after: dt.timedelta,
+    secret_key: str | None = None,
 ) -> Request:
     """Record a subscribe request; raises ``InvalidAddress``.
 
     A new address becomes ``pending``; an unsubscribed or bounced one goes back to
-    ``pending``; an active or complained one is left alone. A confirmation is due at most
-    once per ``resend_after`` per address, so the form cannot be used to flood a mailbox.
+    ``pending``; an active or complained one is left alone; an erased one (recognised with
+    ``secret_key``, ``subscribers.erasure``) is not stored at all. A confirmation is due at
+    most once per ``resend_after`` per address, so the form cannot be used to flood a mailbox.
     """
     address = normalise(raw_email)
+    if erasure.is_erased(conn, secret_key, address.key):
+        return Request(0, address.email, send_confirmation=False)
     row = conn.execute(
         select(_t.c.id, _t.c.status).where(_t.c.email_key == address.key)
     ).one_or_none()
@@ -179,11 +188,12 @@ def status_of(conn: Connection, subscriber_id: int) -> SubscriberStatus | None:
 def last_issue(conn: Connection, subscriber_id: int) -> str | None:
     """The date of the last issue delivered to the subscriber (handed to the transport)."""
     d = schema.deliveries
-    return conn.scalar(
+    last: str | None = conn.scalar(
         select(func.max(d.c.issue_date)).where(
             d.c.subscriber_id == subscriber_id, d.c.state == DeliveryState.SENT
         )
     )
+    return last
 
 
 def suppress(
@@ -235,7 +245,8 @@ def unsuppress(
         return Lift(Outcome.REFUSED, status, refusal)
     why = Why(actor, f"suppression lifted: {reason}")
     if not _move(conn, subscriber_id, _S.ACTIVE, only_from=(status,), why=why):
-        return Lift(Outcome.REFUSED, _status(conn, subscriber_id), "it changed meanwhile; look again")
+        now_status = _status(conn, subscriber_id)
+        return Lift(Outcome.REFUSED, now_status, "it changed meanwhile; look again")
     conn.execute(update(_t).where(_t.c.id == subscriber_id).values(transient_bounces=0))
     return Lift(Outcome.DONE, status, f"was {status}, now active")
 

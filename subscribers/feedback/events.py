@@ -120,8 +120,8 @@ def read_events(data: Mapping[str, Any]) -> list[SesEvent]:
     if not isinstance(name, str) or name not in _KINDS:
         return []
     kind, field = _KINDS[name]
-    mail = data.get("mail") if isinstance(data.get("mail"), dict) else {}
-    detail = data.get(field) if isinstance(data.get(field), dict) else {}
+    mail = _object(data.get("mail"))
+    detail = _object(data.get(field))
     message_id = _text(mail.get("messageId"))
     base = _identity(kind, message_id, detail)
     what, note = _detail(kind, detail)
@@ -225,6 +225,10 @@ def _time(value: object) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: object) -> str | None:

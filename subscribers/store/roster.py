@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from emails.errors import SubscriberError
+from subscribers import erasure
 from subscribers.addresses import normalise
 from subscribers.store import schema
 from subscribers.store.stamps import now
@@ -47,9 +48,15 @@ def add_subscriber(
     name: str | None = None,
     status: SubscriberStatus = SubscriberStatus.ACTIVE,
     source: str = "cli",
+    secret_key: str | None = None,
 ) -> int:
-    """Insert a subscriber and return its id; an address already on the list is an error."""
+    """Insert a subscriber and return its id; an address already on the list is an error,
+    and so is an erased one (``secret_key`` recognises those: ``subscribers.erasure``)."""
     address = normalise(email)
+    if erasure.is_erased(conn, secret_key, address.key):
+        raise SubscriberError(
+            f"{address.email} was erased at the person's request: it cannot be added again"
+        )
     stamp = now()
     try:
         with conn.begin_nested():
@@ -62,6 +69,8 @@ def add_subscriber(
                     source=source,
                     created_at=stamp,
                     updated_at=stamp,
+                    status_reason=f"added ({source})",
+                    status_changed_at=stamp,
                 )
             )
     except IntegrityError:
@@ -117,7 +126,16 @@ def iter_all(
 ) -> Iterator[Any]:
     """Yield every subscriber (of ``status``) in id order, by keyset pages, for export."""
     t = schema.subscribers
-    columns = (t.c.id, t.c.email, t.c.name, t.c.status, t.c.source, t.c.created_at)
+    columns = (
+        t.c.id,
+        t.c.email,
+        t.c.name,
+        t.c.status,
+        t.c.source,
+        t.c.created_at,
+        t.c.status_reason,
+        t.c.status_changed_at,
+    )
     last_id = 0
     while True:
         query = select(*columns).where(t.c.id > last_id).order_by(t.c.id).limit(batch_size)

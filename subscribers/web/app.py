@@ -164,7 +164,11 @@ class _Handlers:
         try:
             req = await self._db(
                 lambda conn: lifecycle.request_subscription(
-                    conn, email, name, resend_after=self.c.resend_after
+                    conn,
+                    email,
+                    name,
+                    resend_after=self.c.resend_after,
+                    secret_key=self.c.secret_key,
                 )
             )
         except InvalidAddress:
