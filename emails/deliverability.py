@@ -74,6 +74,7 @@ class IssueResults:
     opened_human: int | None = None  # None: no open or click tracked for this issue
     opened_machine: int | None = None
     clicked: int | None = None
+    rendering_failed: int = 0  # SES could not render the template: these never went out
 
     @property
     def bounced(self) -> int:
@@ -104,6 +105,11 @@ class IssueResults:
             rate = rates[limit.rate]
             if rate is not None and rate >= limit.warn:
                 found.append(_warning(self, limit, rate))
+        if self.rendering_failed:
+            found.append(
+                f"issue of {self.date}: SES could not render {self.rendering_failed} "
+                "message(s), which never went out (see `subscribers show` for the error)"
+            )
         return found
 
     def as_json(self) -> dict[str, Any]:

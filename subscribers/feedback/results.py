@@ -77,6 +77,7 @@ def _results(conn: Connection, date: dt.date, number: int | None) -> IssueResult
         if tracked
         else None,
         clicked=count.people(EventKind.CLICK, (HUMAN,)) if tracked else None,
+        rendering_failed=count.people(EventKind.RENDERING_FAILURE),
     )
 
 
