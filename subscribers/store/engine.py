@@ -50,6 +50,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, not left in free pages: `subscribers erase` must leave no
+    # copy of the address in the file (Debian's SQLite does this by default, others do not).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
