@@ -72,7 +72,7 @@ def test_show_says_why_when_and_which_event_suppressed_and_the_last_issues(
         "  why       Permanent bounce (General) 5.1.1 smtp; 550 5.1.1 <c**@example.com>:"
         " Recipient address rejected: User unknown"
     )
-    assert lines[3].startswith("  event     #1 bounce of the issue of 2026-11-27 at 2026-11-27 06:30")
+    assert lines[3].startswith("  event     #1 bounce of the issue of 2026-11-27 at 2026-11-27")
     assert "active -> bounced  Permanent bounce" in result.stdout
     assert "[ses]" in result.stdout
     assert "    2026-11-27  sent; SES: bounce (permanent)" in result.stdout
@@ -80,7 +80,8 @@ def test_show_says_why_when_and_which_event_suppressed_and_the_last_issues(
 
 def test_show_of_an_unknown_address_is_one_line(engine: Engine) -> None:
     result = invoke("subscribers", "show", "nobody@example.com")
-    assert (result.exit_code, result.stderr) == (1, "error: nobody@example.com is not on the list\n")
+    assert result.exit_code == 1
+    assert result.stderr == "error: nobody@example.com is not on the list\n"
 
 
 # -- unsuppress ------------------------------------------------------------------------------
@@ -155,7 +156,9 @@ def test_erase_removes_the_person_and_keeps_only_a_keyed_hash(engine: Engine) ->
     assert b"cat@example.com" not in dump  # secure_delete: no copy left in free pages
 
 
-def test_erase_asks_first_and_needs_the_key(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_erase_asks_first_and_needs_the_key(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with engine.begin() as conn:
         add_subscriber(conn, CAT)
     assert invoke("subscribers", "erase", CAT, stdin="n\n").exit_code == 1

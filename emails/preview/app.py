@@ -46,9 +46,10 @@ from starlette.responses import (
 from starlette.routing import Route
 from watchfiles import Change, awatch
 
+from emails.deliverability import percent
 from emails.errors import MorningPostError
 from emails.personalise import personalise
-from emails.preview import checks
+from emails.preview import charts, checks
 from emails.preview.config import (
     Draft,
     Notice,
@@ -111,6 +112,7 @@ def create_preview_app(config: PreviewConfig) -> Starlette:
         Route("/frame/web", preview.web_frame, methods=["GET"]),
         Route("/preview.js", preview.script, methods=["GET"]),
         Route("/actions/{name}", preview.action, methods=["POST"]),
+        Route("/stats", preview.stats_page, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=preview.lifespan)
     app.add_middleware(HostGuard, allowed=config.allowed_hosts)
@@ -358,7 +360,29 @@ class _Preview:
             "editors": config.editors,
             "editorial_dir": config.editorial_dir,
             "can_act": draft is not None and self.problem is None,
+            "has_stats": config.stats is not None,
         }
+
+    async def stats_page(self, _request: Request) -> Response:
+        """The Stats tab: the last issues' results as figures, warnings and SVG charts."""
+        if self.config.stats is None:
+            return PlainTextResponse("no stats here", status_code=404)
+        try:
+            results = list(await run_in_threadpool(self.config.stats))
+            problem = None
+        except Exception as err:  # noqa: BLE001 - a store that cannot answer is still a page
+            results, problem = [], _line(err)
+        latest = results[-1] if results else None
+        body = html_environment().get_template("preview-stats.html.j2").render(
+            date=self.config.date,
+            results=list(reversed(results)),
+            latest=latest,
+            rates=latest.rates() if latest else {},
+            charts=charts.charts(results),
+            problem=problem,
+            percent=percent,
+        )
+        return HTMLResponse(body, headers=_PAGE_HEADERS)
 
     async def email_frame(self, request: Request) -> Response:
         if self.draft is None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emails.deliverability import IssueResults
 from emails.issue import Issue
 from emails.rendered import RenderedEmail
 
@@ -55,6 +56,8 @@ class PreviewConfig:
     editors: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
     spamassassin: str | None = None  # its path; None: the check says it is not run
+    # The last issues' results, oldest first, for the Stats tab; None: no Stats tab.
+    stats: Callable[[], Sequence[IssueResults]] | None = None
 
 
 @dataclass(frozen=True)

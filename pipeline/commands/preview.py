@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from starlette.applications import Starlette
 
+    from emails.deliverability import IssueResults
     from emails.preview.config import Draft, PreviewConfig, SampleValues
     from pipeline.sources.base import Source
     from pipeline.sources.items import Gathering
@@ -94,6 +95,7 @@ def preview_config(
         editors=tuple(settings.editors),
         allowed_hosts=LOOPBACK_HOSTS + (() if host in _ANY_INTERFACE else (host,)),
         spamassassin=spamassassin_path(),
+        stats=lambda: _stats(ctx.engine),
     )
 
 
@@ -193,6 +195,14 @@ def _status(engine: Engine, date: dt.date) -> str:
     if edition.state is EditionState.DRAFT:
         return "Draft · not approved"
     return edition.state.capitalize()
+
+
+def _stats(engine: Engine) -> list[IssueResults]:
+    """The last issues' results for the Stats tab, oldest first (as `morningpost stats`)."""
+    from subscribers.feedback.results import recent_results
+
+    with engine.connect() as conn:
+        return recent_results(conn)
 
 
 def _sample_values(settings: Settings, date: dt.date) -> SampleValues:

@@ -151,12 +151,13 @@ def _row(cells: list[str], widths: list[int]) -> str:
 
 
 def sparkline(values: Sequence[float | None]) -> str:
-    """One block character per value, scaled between the smallest and largest; ' ' for None."""
+    """One block character per value, scaled between the smallest and largest (all the
+    lowest when they are all equal); ' ' for None."""
     known = [v for v in values if v is not None]
     if not known:
         return " " * len(values)
     low, high = min(known), max(known)
     span = high - low
     return "".join(
-        " " if v is None else _BARS[round((v - low) / span * 7) if span else 3] for v in values
+        " " if v is None else _BARS[round((v - low) / span * 7) if span else 0] for v in values
     )
