@@ -111,7 +111,11 @@ def test_secrets_are_referenced_never_inline(template: dict) -> None:  # type: i
 def test_feedback_flows_from_ses_to_the_queue(template: dict) -> None:  # type: ignore[type-arg]
     resources = template["Resources"]
     destination = resources["FeedbackEvents"]["Properties"]["EventDestination"]
-    assert sorted(destination["MatchingEventTypes"]) == ["bounce", "complaint"]
+    condition, tracked, untracked = destination["MatchingEventTypes"]["If"]
+    assert condition == "TrackingOn"
+    base = ["bounce", "complaint", "delivery", "deliveryDelay", "reject", "renderingFailure", "send"]
+    assert sorted(untracked) == base
+    assert sorted(tracked) == sorted([*base, "open", "click"])
     assert destination["SnsDestination"]["TopicARN"] == {"Ref": "FeedbackTopic"}
     subscription = resources["FeedbackSubscription"]["Properties"]
     assert subscription["Protocol"] == "sqs"
