@@ -113,7 +113,9 @@ def test_feedback_flows_from_ses_to_the_queue(template: dict) -> None:  # type: 
     destination = resources["FeedbackEvents"]["Properties"]["EventDestination"]
     condition, tracked, untracked = destination["MatchingEventTypes"]["If"]
     assert condition == "TrackingOn"
-    base = ["bounce", "complaint", "delivery", "deliveryDelay", "reject", "renderingFailure", "send"]
+    base = [
+        "bounce", "complaint", "delivery", "deliveryDelay", "reject", "renderingFailure", "send",
+    ]  # fmt: skip
     assert sorted(untracked) == base
     assert sorted(tracked) == sorted([*base, "open", "click"])
     assert destination["SnsDestination"]["TopicARN"] == {"Ref": "FeedbackTopic"}
