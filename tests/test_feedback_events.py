@@ -192,8 +192,8 @@ def test_events_drained_from_sqs_are_counted_once_per_issue(
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return open_store(f"sqlite:///{tmp_path / 'events.db'}")
+def engine(store_url: str) -> Engine:
+    return open_store(store_url)  # SQLite, and PostgreSQL when configured (conftest)
 
 
 @pytest.fixture
