@@ -30,8 +30,9 @@
      │    ├── BadNotification       not an SES notification this code can read
      │    ├── Unverified            an SNS message that fails verification
      │    └── QueueError            the SQS queue cannot be read
-     └── StoreError                 the store cannot be opened, migrated or written
-          └── LockHeld              another process holds the lock (``owner``)
+     ├── StoreError                 the store cannot be opened, migrated or written
+     │    └── LockHeld              another process holds the lock (``owner``)
+     └── BackupError                a backup could not be written whole (none is left half-done)
 
 A ``WriterError`` class says what the AI desk does next: ``retryable`` (one more attempt
 might succeed) and ``stops_desk`` (every later call of the issue would fail the same way, so
@@ -214,3 +215,7 @@ class LockHeld(StoreError):
     def __init__(self, message: str, *, owner: str | None = None) -> None:
         super().__init__(message)
         self.owner = owner
+
+
+class BackupError(MorningPostError):
+    """A backup could not be written whole; the partial one was removed."""

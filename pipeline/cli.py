@@ -28,6 +28,7 @@ COMMANDS = {
     "bounces": "bounces:bounces",
     "preview": "preview:preview",
     "stats": "stats:stats",
+    "backup": "backup:backup",
 }
 
 

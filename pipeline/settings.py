@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     writer_model: str | None = Field(default=None, validate_default=True)
     writer_api_key: SecretStr | None = None  # SecretStr: never shown by repr() or a traceback
     writer_max_tokens: int = Field(default=DEFAULT_WRITER_MAX_TOKENS, ge=1_000)
+    # Metrics: the scheduler serves /metrics and /healthz on METRICS_HOST:METRICS_PORT (unset:
+    # off); the web app serves /metrics only to requests bearing METRICS_TOKEN (unset: off).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_token: SecretStr | None = None
 
     @field_validator("feeds", "editors", mode="before")
     @classmethod
@@ -142,6 +147,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'morningpost.db'}"
+
+    @property
+    def metrics_token_value(self) -> str | None:
+        return self.metrics_token.get_secret_value() if self.metrics_token else None
 
     @property
     def has_placeholder_address(self) -> bool:

@@ -435,7 +435,7 @@ def test_serve_wires_the_app_from_the_settings(settings: Any) -> None:
     from pipeline.context import Context
 
     with serving(build_app(Context(settings))) as base, httpx.Client(base_url=base) as http:
-        assert http.get("/healthz").text == "ok"
+        assert http.get("/healthz").text == "ok\n"
         assert http.post("/subscribe", data={"email": "ada@example.com"}).status_code == 200
     written = list((settings.data_dir / "outbox" / "confirmations").glob("*.eml"))
     assert len(written) == 1

@@ -23,6 +23,7 @@ from pipeline.commands.options import (
 from pipeline.context import Context
 from pipeline.scheduling import daily
 from pipeline.scheduling import scheduler as daily_schedule
+from pipeline.settings import ENV_PREFIX
 from subscribers.store import editions
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,42 @@ def schedule(ctx: Context, sample: bool) -> None:
     MORNINGPOST_EDITORS; at MORNINGPOST_SEND_TIME it sends to every active subscriber
     (once approved, if MORNINGPOST_REQUIRE_APPROVAL is on); at MORNINGPOST_CUTOFF_TIME it
     gives up on an issue not yet sent. Times are local to MORNINGPOST_TIMEZONE.
+    With MORNINGPOST_METRICS_PORT set, it serves /metrics and /healthz on that port.
     """
     logging.getLogger().setLevel(logging.INFO)  # a daemon's log is its only voice
     stop = threading.Event()
     runner = daily_schedule.build(ctx, sample=sample, stop=stop)
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop), _metrics_server(ctx):
         runner.run_forever()
+
+
+@contextmanager
+def _metrics_server(ctx: Context) -> Iterator[None]:
+    settings = ctx.settings
+    if settings.metrics_port is None:
+        yield
+        return
+    from pipeline import metrics
+    from subscribers.store.health import StoreCheck
+
+    exposition = metrics.Exposition(metrics.registry(ctx.engine), settings.metrics_token_value)
+    try:
+        server = metrics.MetricsServer(
+            exposition,
+            StoreCheck(ctx.engine).check,
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+        )
+    except OSError as err:
+        raise ConfigError(
+            f"{ENV_PREFIX}METRICS_PORT: cannot listen on "
+            f"{settings.metrics_host}:{settings.metrics_port} ({err.strerror or err})"
+        ) from None
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 @contextmanager

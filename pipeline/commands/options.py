@@ -44,7 +44,7 @@ def pass_context(command: Callable[Concatenate[Context, P], R]) -> Callable[P, R
         from pipeline.context import Context  # the store's libraries, once a command runs
 
         settings = load_settings()
-        logs.protect(settings.secret_key)
+        logs.protect(settings.secret_key, settings.metrics_token_value)
         with Context(settings) as ctx:
             return command(ctx, *args, **kwargs)
 

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 
 
 def build_app(ctx: Context) -> Starlette:
-    """The web app with the store, key, transport and feedback settings of ``ctx``."""
+    """The web app with the store, key, transport, feedback and metrics settings of ``ctx``."""
+    from pipeline import metrics
     from subscribers.feedback.sns import SnsVerifier
     from subscribers.web.app import AppConfig, create_app
 
     settings = ctx.settings
+    token = settings.metrics_token_value
     return create_app(
         AppConfig(
             engine=ctx.engine,
@@ -32,6 +34,9 @@ def build_app(ctx: Context) -> Starlette:
             sender=settings.sender,
             archive_dir=ctx.data.archive,
             sns=SnsVerifier(settings.sns_topic_arn) if settings.sns_topic_arn else None,
+            # The app is public: /metrics (the list's size, each send's figures) only for
+            # the bearer of the token, and off without one.
+            metrics=metrics.Exposition(metrics.registry(ctx.engine), token) if token else None,
             transient_limit=settings.transient_bounce_limit,
         )
     )
@@ -42,7 +47,8 @@ def build_app(ctx: Context) -> Starlette:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @pass_context
 def serve(ctx: Context, host: str, port: int) -> None:
-    """Run the web app: subscribe, confirm, unsubscribe (RFC 8058), archive, SNS webhook."""
+    """Run the web app: subscribe, confirm, unsubscribe (RFC 8058), archive, SNS webhook,
+    /healthz, and /metrics for the bearer of MORNINGPOST_METRICS_TOKEN."""
     import uvicorn
 
     app = build_app(ctx)

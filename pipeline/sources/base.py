@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from emails.errors import SourceError
+from pipeline import metrics
 from pipeline.sources.items import Gathering
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,10 @@ def gather(sources: Iterable[Source]) -> Gathering:
             gathered.merge(source.fetch())
         except SourceError as err:
             log.warning("source %s left out: %s", source.name, err)
+            metrics.source_failed(source.name)
         except Exception as err:  # noqa: BLE001 - isolation: a bug in one source must not stop the issue
             log.warning(
                 "source %s left out: unexpected %s: %s", source.name, type(err).__name__, err
             )
+            metrics.source_failed(source.name)
     return gathered

@@ -44,6 +44,7 @@ from emails.errors import (
     WriterRateLimited,
     WriterTruncated,
 )
+from pipeline import metrics
 from pipeline.settings import Settings
 from pipeline.writer.backends import Backend, BedrockConverse, Completion, OpenAICompatible
 from pipeline.writer.facts import FactsPack
@@ -369,6 +370,12 @@ class Desk:
             session.used += prompt_tokens
             raise err from None
         session.account(completion)
+        metrics.writer_spent(
+            self.backend.name,
+            self.backend.model,
+            input_tokens=completion.input_tokens,
+            output_tokens=completion.output_tokens,
+        )
         self._log_call(piece, completion)
         if completion.data is None:
             raise WriterMalformed("the answer holds no JSON object")

@@ -41,6 +41,7 @@ from subscribers.addresses import mask
 from subscribers.feedback.notifications import apply_notification, parse_notification
 from subscribers.feedback.sns import SnsVerifier
 from subscribers.links import confirm_url, unsubscribe_url
+from subscribers.store.health import StoreCheck
 from subscribers.store.states import SubscriberStatus
 from subscribers.tokens import Purpose, make_token, read_token
 from subscribers.web import forms, pages
@@ -65,6 +66,16 @@ _HTML = "text/html; charset=utf-8"
 _ATOM = "application/atom+xml; charset=utf-8"
 
 
+class Metrics(Protocol):
+    """What ``/metrics`` serves (``pipeline.metrics.Exposition``), and to whom."""
+
+    def allows(self, authorization: str | None) -> bool: ...
+
+    def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The body and its content type."""
+        ...
+
+
 class Mailer(Protocol):
     """What the app needs of a transport: one message at a time (``Transport.send``)."""
 
@@ -80,12 +91,14 @@ class AppConfig:
     sender: str
     archive_dir: Path
     sns: SnsVerifier | None = None
+    metrics: Metrics | None = None  # None: /metrics is off (404)
     transient_limit: int = 3
     resend_after: dt.timedelta = dt.timedelta(minutes=10)
 
 
 def create_app(config: AppConfig) -> Starlette:
-    """The web app; ``config.sns`` None turns the ``/sns`` webhook off (404)."""
+    """The web app; ``config.sns`` None turns the ``/sns`` webhook off (404), and
+    ``config.metrics`` None turns ``/metrics`` off (404)."""
     handlers = _Handlers(config)
     routes = [
         Route("/", handlers.subscribe, methods=["GET", "POST"]),
@@ -96,7 +109,9 @@ def create_app(config: AppConfig) -> Starlette:
         Route("/issues/feed.xml", handlers.archive_feed, methods=["GET"]),
         Route("/issues/{date}/", handlers.issue, methods=["GET"]),
         Route("/sns", handlers.sns, methods=["POST"]),
+        # GET routes answer HEAD too (Starlette adds it): probes may use either.
         Route("/healthz", handlers.health, methods=["GET"]),
+        Route("/metrics", handlers.metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
 
@@ -135,6 +150,7 @@ def _gone() -> HTMLResponse:
 class _Handlers:
     def __init__(self, config: AppConfig) -> None:
         self.c = config
+        self.store_check = StoreCheck(config.engine)
 
     async def _db(self, action: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -147,7 +163,23 @@ class _Handlers:
         return read_token(self.c.secret_key, str(request.path_params["token"]), purpose)
 
     async def health(self, _request: Request) -> Response:
-        return PlainTextResponse("ok")
+        """200 ``ok``, or 503 with one line saying what is wrong (text, for people and probes)."""
+        problem = await run_in_threadpool(self.store_check.check)
+        headers = {"Cache-Control": "no-store"}
+        if problem:
+            return PlainTextResponse(f"{problem}\n", status_code=503, headers=headers)
+        return PlainTextResponse("ok\n", headers=headers)
+
+    async def metrics(self, request: Request) -> Response:
+        endpoint = self.c.metrics
+        if endpoint is None:
+            return await _not_found(request, LookupError("metrics"))
+        if not endpoint.allows(request.headers.get("authorization")):
+            return PlainTextResponse(
+                "unauthorized\n", status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            )
+        body, content_type = await run_in_threadpool(endpoint.render, request.headers.get("accept"))
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
     # -- subscribe -------------------------------------------------------------------------
 
