@@ -146,6 +146,31 @@ def test_schedules_run_the_commands_in_local_time(template: dict) -> None:  # ty
         assert props["ScheduleExpressionTimezone"] == {"Ref": "TimeZone"}
 
 
+def test_the_web_service_is_health_checked_at_healthz(template: dict) -> None:  # type: ignore[type-arg]
+    resources = template["Resources"]
+    web = {k: v for k, v in resources.items() if v.get("Condition") == "HasWebService"}
+    assert set(web) == {
+        "WebSecurityGroup", "WebTargetGroup", "WebListenerRule", "WebTaskDefinition", "WebService"
+    }
+    group = resources["WebTargetGroup"]["Properties"]
+    assert (group["HealthCheckPath"], group["Matcher"]["HttpCode"]) == ("/healthz", "200")
+    container = resources["WebTaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    command = container["Command"]
+    assert command[0] == "serve"
+    port = int(command[command.index("--port") + 1])
+    assert [m["ContainerPort"] for m in container["PortMappings"]] == [port]
+    assert group["Port"] == port
+    service = resources["WebService"]["Properties"]
+    assert service["LoadBalancers"][0]["ContainerPort"] == port
+    assert container["HealthCheck"]["Command"][:2] == ["CMD", "python"]
+    assert f"http://127.0.0.1:{port}/healthz" in container["HealthCheck"]["Command"][-1]
+    secrets = {s["Name"] for s in container["Secrets"]}
+    assert secrets == {"MORNINGPOST_SECRET_KEY", "MORNINGPOST_DATABASE_URL"}
+    # The scheduled one-off tasks serve nothing: no health check that could only fail.
+    task = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]
+    assert "HealthCheck" not in task
+
+
 def test_the_commands_the_deployment_runs_exist() -> None:
     from pipeline.cli import main
 

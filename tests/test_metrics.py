@@ -120,7 +120,8 @@ def test_serve_exposes_the_store_and_process_figures(sent: tuple[Context, dt.dat
                     event="created")  # fmt: skip
     last_sent = value(samples, "morningpost_last_issue_timestamp_seconds", issue=issue,
                       event="last_sent")  # fmt: skip
-    assert created is not None and last_sent is not None
+    assert created is not None
+    assert last_sent is not None
     assert created <= last_sent <= time.time()
     assert value(samples, "morningpost_feedback_events_total", type="bounce") == 1
     assert value(samples, "morningpost_feedback_events_total", type="complaint") == 1
@@ -145,7 +146,8 @@ def _spend_writer_tokens() -> dict[str, float]:
     with fake_llm(lambda call: answer_for(call, faithful(call.piece))) as fake:
         desk = Desk(OpenAICompatible(fake.openai_url, "qwen3:8b", timeout=5), budget=40_000)
         report = desk.write(sample_pack()).report
-    assert report.input_tokens > 0 and report.output_tokens > 0
+    assert report.input_tokens > 0
+    assert report.output_tokens > 0
     return {
         "input": before["input"] + report.input_tokens,
         "output": before["output"] + report.output_tokens,
