@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from subscribers.store import figures
+from subscribers.store.engine import reader
 from subscribers.store.states import EditionState
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(f"{PREFIX}_store_up", "1 if the store answered this scrape.")
         try:
-            with self.engine.connect() as conn:
+            with reader(self.engine) as conn:  # never holds up a send's writes
                 found = figures.read(conn)
         except SQLAlchemyError as err:
             log.warning("metrics: the store did not answer: %s", type(err).__name__)

@@ -87,11 +87,28 @@ def test_503_when_the_store_is_behind_the_code(store_url: str, tmp_path: Path) -
     assert (status, body) == (503, "store: not migrated (missing 21)\n")
 
 
-def test_a_hung_store_answers_in_time_and_is_not_asked_again_meanwhile(tmp_path: Path) -> None:
+def test_a_writer_does_not_hold_up_the_check(tmp_path: Path) -> None:
     path = tmp_path / "mp.db"
     engine = open_store(f"sqlite:///{path}")
     holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # the write lock the check's transaction waits for
+    holder.execute("BEGIN IMMEDIATE")  # a send's transaction, holding the write lock
+    holder.execute("CREATE TABLE busy (x)")
+    try:
+        assert StoreCheck(engine, timeout=1).check() is None  # WAL: readers go on
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_a_hung_store_answers_in_time_and_is_not_asked_again_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "mp.db"
+    engine = open_store(f"sqlite:///{path}")
+    engine.dispose()  # no pooled connection open: the holder's exclusive lock needs none
+    holder = sqlite3.connect(path, isolation_level=None)
+    # Exclusive locking mode shuts even WAL readers out: the check waits on its busy timeout.
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE busy (x)")
     check = StoreCheck(engine, timeout=0.3)
     try:
         started = time.monotonic()

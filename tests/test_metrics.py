@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -300,3 +301,42 @@ def _wait_for(base: str, process: subprocess.Popen[str]) -> str:
         except httpx.TransportError:
             assert time.monotonic() < deadline, "the scheduler did not serve metrics in 30 s"
             time.sleep(0.1)
+
+
+def test_a_scrape_does_not_wait_for_a_writer(
+    sent: tuple[Context, dt.date], settings: Settings
+) -> None:
+    ctx, day = sent
+    holder = sqlite3.connect(settings.data_dir / "morningpost.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a send's transaction holds the write lock...
+    holder.execute("DELETE FROM deliveries")  # ...with changes not yet committed
+    try:
+        started = time.monotonic()
+        body, _ = metrics.Exposition(metrics.registry(ctx.engine), None).render(None)
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert waited < 5  # a writer's lock would have held it for the 10 s busy timeout
+    samples = parse(body.decode())
+    assert value(samples, "morningpost_deliveries", issue=day.isoformat(), state="sent") == 5
+
+
+def test_a_taken_metrics_port_stops_the_scheduler_in_one_line(
+    env_settings: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("MORNINGPOST_METRICS_PORT", str(port))
+        result = CliRunner().invoke(main, ["schedule", "--sample"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: MORNINGPOST_METRICS_PORT: cannot listen on 127.0.0.1:{port} "
+        "(Address already in use)"
+    )

@@ -56,7 +56,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: object) -> None:
     cursor.close()
 
 
+# Execution option of connections that only read (``reader``).
+READ_ONLY = "morningpost_read_only"
+
+
+def reader(engine: Engine) -> Connection:
+    """A connection that only reads (metrics, health checks): on SQLite its transactions
+    begin DEFERRED, so in WAL mode they neither wait for nor hold up a writer."""
+    return engine.connect().execution_options(**{READ_ONLY: True})
+
+
 def _sqlite_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+        return
     # IMMEDIATE takes the write lock up front: a transaction that reads then writes can
     # otherwise fail at once with "database is locked" when another process wrote in
     # between (busy_timeout does not cover that case). Transactions here are short.

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from subscribers.store.engine import reader
 from subscribers.store.migrations import MIGRATIONS, applied
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def problem(engine: Engine, timeout: float = DEFAULT_TIMEOUT) -> str | None:
     if on_disk and not Path(str(url.database)).is_file():
         return "store: the SQLite file is missing (is the data directory mounted?)"
     try:
-        with engine.connect() as conn:
+        with reader(engine) as conn:
             if url.get_backend_name() == "postgresql":
                 # Bound the query on the server too, so a lock wait cannot hold a connection.
                 conn.execute(text(f"SET LOCAL statement_timeout = {int(timeout * 1000)}"))
