@@ -129,13 +129,20 @@ def _issues(issues: list[figures.IssueFigures]) -> Iterator[Metric]:
         "Messages handed over per second between the issue's first and last sent delivery.",
         labels=["issue"],
     )
+    events = GaugeMetricFamily(
+        f"{PREFIX}_issue_events",
+        f"SES events tied to each of the last {figures.RECENT_ISSUES} issues, by type, one "
+        "per recipient (bounce, complaint, delivery, open...).",
+        labels=["issue", "type"],
+    )
     for issue in issues:
         for state, n in issue.deliveries.items():
             deliveries.add_metric([issue.date, state.value], n)
         if issue.rate is not None:
             rate.add_metric([issue.date], issue.rate)
-    yield deliveries
-    yield rate
+        for kind, n in sorted(issue.events.items()):
+            events.add_metric([issue.date, kind], n)
+    yield from (deliveries, rate, events)
 
 
 def _last_issue(issue: figures.IssueFigures | None) -> Iterator[Metric]:
@@ -183,7 +190,7 @@ def _list_and_feedback(found: figures.StoreFigures) -> Iterator[Metric]:
         subscribers.add_metric([status.value], n)
     feedback = CounterMetricFamily(
         f"{PREFIX}_feedback_events",
-        "SES notifications applied (each counted once), by type.",
+        "SES events recorded (each once, one per recipient), all issues, by type.",
         labels=["type"],
     )
     for kind, n in sorted(found.feedback.items()):

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from emails.errors import SourceError
 from pipeline import jobs, metrics
@@ -30,7 +31,7 @@ from pipeline.sources.items import Gathering
 from pipeline.writer.backends import OpenAICompatible
 from pipeline.writer.desk import Desk
 from subscribers.feedback.notifications import apply_notification
-from subscribers.store import editions
+from subscribers.store import editions, schema
 from subscribers.store.health import StoreCheck
 from subscribers.store.roster import add_subscriber
 from tests.conftest import TEST_KEY
@@ -42,6 +43,7 @@ from tests.writer_pack import sample_pack
 
 TOKEN = "scrape-token-0123456789"
 FIXTURES = Path(__file__).parent / "fixtures" / "sns"
+EVENTS = Path(__file__).parent / "fixtures" / "ses-events"
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -87,6 +89,22 @@ def _apply(ctx: Context, name: str) -> None:
         apply_notification(conn, data, transient_limit=3)
 
 
+def _delivered_to_ada(ctx: Context, day: dt.date) -> None:
+    """SES's Delivery event for Ada's copy of the issue, tied to it by its message id."""
+    d, t = schema.deliveries, schema.subscribers
+    with ctx.engine.connect() as conn:
+        message_id = conn.scalar(
+            select(d.c.message_id)
+            .join(t, t.c.id == d.c.subscriber_id)
+            .where(d.c.issue_date == day.isoformat(), t.c.email_key == "ada@example.com")
+        )
+    assert message_id
+    data = json.loads((EVENTS / "delivery-ada.json").read_text("utf-8"))
+    data["mail"]["messageId"] = message_id
+    with ctx.engine.begin() as conn:
+        apply_notification(conn, data, transient_limit=3)
+
+
 def test_serve_exposes_the_store_and_process_figures(sent: tuple[Context, dt.date]) -> None:
     ctx, day = sent
     with ctx.engine.begin() as conn:
@@ -95,6 +113,7 @@ def test_serve_exposes_the_store_and_process_figures(sent: tuple[Context, dt.dat
     _apply(ctx, "bounce-permanent.json")
     _apply(ctx, "complaint.json")
     _apply(ctx, "complaint.json")  # redelivered: counted once
+    _delivered_to_ada(ctx, day)
     with ctx.engine.begin() as conn:  # a delivery left in flight, on an older issue
         editions.ensure(conn, dt.date(2026, 2, 27), 99)
         assert claim(conn, dt.date(2026, 2, 27), 1)
@@ -126,6 +145,9 @@ def test_serve_exposes_the_store_and_process_figures(sent: tuple[Context, dt.dat
     assert created <= last_sent <= time.time()
     assert value(samples, "morningpost_feedback_events_total", type="bounce") == 1
     assert value(samples, "morningpost_feedback_events_total", type="complaint") == 1
+    assert value(samples, "morningpost_feedback_events_total", type="delivery") == 1
+    assert value(samples, "morningpost_issue_events", issue=issue, type="delivery") == 1
+    assert value(samples, "morningpost_issue_events", issue=issue, type="bounce") is None
     assert value(samples, "morningpost_subscribers", status="active") == 5
     assert value(samples, "morningpost_subscribers", status="bounced") == 1
     assert value(samples, "morningpost_subscribers", status="complained") == 1
@@ -165,8 +187,6 @@ def _local(name: str, **labels: str) -> float:
 
 def test_the_send_rate_comes_from_the_ledger(settings: Settings) -> None:
     from sqlalchemy import update
-
-    from subscribers.store import schema
 
     day = dt.date(2026, 3, 2)
     with Context(settings) as ctx:

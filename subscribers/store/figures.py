@@ -34,6 +34,7 @@ class IssueFigures:
     approved_at: dt.datetime | None
     first_sent_at: dt.datetime | None
     last_sent_at: dt.datetime | None
+    events: dict[str, int]  # SES events tied to this issue, by kind (one per recipient)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class StoreFigures:
     issues: list[IssueFigures]  # the most recent first
     in_flight: int  # deliveries in ``sending``, all issues: a send's calls, or a crash's unknowns
     subscribers: dict[SubscriberStatus, int]
-    feedback: dict[str, int]  # SES notifications applied, by kind (lower case)
+    feedback: dict[str, int]  # SES events recorded, all issues, by kind (one per recipient)
 
 
 def read(conn: Connection, *, recent: int = RECENT_ISSUES) -> StoreFigures:
@@ -54,6 +55,7 @@ def read(conn: Connection, *, recent: int = RECENT_ISSUES) -> StoreFigures:
     dates = [row.date for row in editions]
     by_state = _deliveries(conn, dates)
     sent = _sent_span(conn, dates)
+    events = _events_by_issue(conn, dates)
     issues = [
         IssueFigures(
             date=row.date,
@@ -66,6 +68,7 @@ def read(conn: Connection, *, recent: int = RECENT_ISSUES) -> StoreFigures:
             approved_at=aware(row.approved_at) if row.approved_at else None,
             first_sent_at=sent[row.date][0] if row.date in sent else None,
             last_sent_at=sent[row.date][1] if row.date in sent else None,
+            events=events.get(row.date, {}),
         )
         for row in editions
     ]
@@ -116,12 +119,22 @@ def _subscribers(conn: Connection) -> dict[SubscriberStatus, int]:
 
 
 def _feedback(conn: Connection) -> dict[str, int]:
-    f = schema.feedback_events
-    rows = conn.execute(select(f.c.kind, func.count()).group_by(f.c.kind))
-    counted: dict[str, int] = {}
-    for kind, n in rows:
-        counted[kind.lower()] = counted.get(kind.lower(), 0) + int(n)
-    return counted
+    e = schema.events
+    rows = conn.execute(select(e.c.kind, func.count()).group_by(e.c.kind))
+    return {str(kind): int(n) for kind, n in rows}
+
+
+def _events_by_issue(conn: Connection, dates: list[str]) -> dict[str, dict[str, int]]:
+    e = schema.events
+    rows = conn.execute(
+        select(e.c.issue_date, e.c.kind, func.count())
+        .where(e.c.issue_date.in_(dates))
+        .group_by(e.c.issue_date, e.c.kind)
+    )
+    found: dict[str, dict[str, int]] = {}
+    for date, kind, n in rows:
+        found.setdefault(str(date), {})[str(kind)] = int(n)
+    return found
 
 
 def _as_datetime(value: dt.datetime | str) -> dt.datetime:
