@@ -203,6 +203,12 @@ def _links_cited(links: list[Link], refs: References) -> str:
     return ", ".join(f"{link.title} {refs.cite(link.url)}" for link in links)
 
 
+def _bidi(text: str, direction: str) -> str:
+    """Right-to-left text opens with a right-to-left mark: plain text has no ``dir``, and a
+    reader's client takes a paragraph's direction from its first strong letter ("GPT-5 ...")."""
+    return f"\u200f{text}" if direction == "rtl" else text
+
+
 def _heading(title: str, aside: str = "") -> str:
     """A section heading in capitals with an optional right-aligned aside, then a rule."""
     label = title.upper()
@@ -222,7 +228,12 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.globals.update(
-        references=References, heading=_heading, wrap=_wrap, links_cited=_links_cited, width=WIDTH
+        references=References,
+        heading=_heading,
+        wrap=_wrap,
+        links_cited=_links_cited,
+        bidi=_bidi,
+        width=WIDTH,
     )
     env.filters.update(body=_body, wrap=_wrap)
     return env

@@ -60,6 +60,8 @@ _HIDDEN_STYLE = (
     '<div style="display:none;max-height:0px;max-width:0px;opacity:0;overflow:hidden;mso-hide:all;"'
 )
 
+_EMAIL_BODY = re.compile(r'(<div [^>]*?)aria-roledescription="email" (?=class="mp-page")')
+
 logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
 logging.getLogger("cssutils").setLevel(logging.CRITICAL)
 
@@ -86,7 +88,18 @@ def render_web(
     """
     context = _context(issue, postal_address)
     context.update(web=True, archive_url=archive_url, feed_url=feed_url)
-    return _compile_mjml(_render_mjml(issue, context))
+    return as_page(_compile_mjml(_render_mjml(issue, context)))
+
+
+def as_page(html: str) -> str:
+    """The web edition is a page, not a message: its body is the ``main`` landmark.
+
+    MJML marks the body as ``role="article"`` described as an "email", which is right inside a
+    mail client (whose own page has the ``main``), and wrong for a page of its own.
+    """
+    return _EMAIL_BODY.sub(r"\1", html, count=1).replace(
+        ' class="mp-page" role="article"', ' class="mp-page" role="main"', 1
+    )
 
 
 def text_direction(language: str) -> str:

@@ -18,14 +18,23 @@ from emails.render import render_email, render_web
 from emails.transports.base import Transport
 from pipeline import transports
 from pipeline.assembly import history
-from pipeline.assembly.assemble import assemble, require_items
+from pipeline.assembly.assemble import assemble, featured_model_ids, require_items
+from pipeline.assembly.dedup import Seen
 from pipeline.context import Context
 from pipeline.publish import archive_urls, publish_archive
 from pipeline.sending.engine import Progress, SendOptions, SendReport, send_issue
 from pipeline.sending.mailing import Mailing, message_for
 from pipeline.settings import ENV_PREFIX
-from pipeline.sources import build_sources, sample_sources
+from pipeline.sources import (
+    CardReader,
+    EditorialSource,
+    build_sources,
+    card_reader,
+    sample_card_reader,
+    sample_sources,
+)
 from pipeline.sources.base import Source, gather
+from pipeline.sources.cards import with_cards
 from pipeline.sources.http import make_client
 from pipeline.sources.items import Gathering
 from pipeline.workspace import IssueWorkspace
@@ -48,27 +57,48 @@ class Rendered:
 
 
 def assemble_issue(
-    ctx: Context, ws: IssueWorkspace, *, sample: bool = False, gathered: Gathering | None = None
+    ctx: Context,
+    ws: IssueWorkspace,
+    *,
+    sample: bool = False,
+    gathered: Gathering | None = None,
+    editorial: bool = True,
 ) -> Issue:
     """Fetch the sources (unless ``gathered`` is given) and write ``ws``'s ``issue.json``.
 
     Too few items (``MORNINGPOST_MIN_ITEMS``) raises ``TooFewItems``: the previous draft, if
-    any, stays as it was, and a new date is not given a number.
+    any, stays as it was, and a new date is not given a number. ``editorial=False`` leaves
+    the editors' pieces out (with ``sample``: the bundled day as if no editor wrote).
     """
     ws.refuse_if_sending_began("re-assembled")
-    return _assemble(ctx, ws, sample=sample, gathered=gathered)
+    return _assemble(ctx, ws, sample=sample, gathered=gathered, editorial=editorial)
 
 
 def _assemble(
-    ctx: Context, ws: IssueWorkspace, *, sample: bool, gathered: Gathering | None = None
+    ctx: Context,
+    ws: IssueWorkspace,
+    *,
+    sample: bool,
+    gathered: Gathering | None = None,
+    editorial: bool = True,
 ) -> Issue:
     settings = ctx.settings
     if gathered is None:
-        gathered = gather(sources(ctx, ws.date, sample=sample))
+        gathered = gather(sources(ctx, ws.date, sample=sample, editorial=editorial))
     featured = history.featured_before(ctx.data, ws.date)
+    now = settings.issue_time(ws.date)
+    gathered = _with_featured_cards(gathered, cards(ctx, sample=sample), featured, now)
     # Assembly is pure and cheap: build once to count, and number the issue only if it will
     # be written, so a refused day never records (or spends) a number.
-    draft = assemble(gathered, date=ws.date, number=1, city=settings.city, featured=featured)
+    draft = assemble(
+        gathered,
+        date=ws.date,
+        number=1,
+        city=settings.city,
+        featured=featured,
+        now=now,
+        reading_heading=settings.reading_heading,
+    )
     require_items(draft, settings.min_items)
     with ctx.engine.begin() as conn:
         number = editions.issue_number(conn, ws.date)
@@ -78,14 +108,42 @@ def _assemble(
     return issue
 
 
+def _with_featured_cards(
+    gathered: Gathering, read: CardReader, featured: Seen, now: dt.datetime
+) -> Gathering:
+    """``gathered`` with the cards of the models the issue will feature (and only those)."""
+    ids = featured_model_ids(gathered, featured=featured, now=now)
+    if not ids:
+        return gathered
+    return Gathering(
+        models=with_cards(gathered.models, read(ids)),
+        papers=list(gathered.papers),
+        news=list(gathered.news),
+        editorial=list(gathered.editorial),
+        weather=gathered.weather,
+    )
+
+
+def cards(ctx: Context, *, sample: bool) -> CardReader:
+    """Where model cards are read: the Hub (``HF_ENDPOINT``), or the bundled recordings."""
+    if sample:
+        return sample_card_reader()
+    return card_reader(client=make_client(ctx.settings.source_timeout))
+
+
 def sources(
-    ctx: Context, date: dt.date, *, sample: bool, editorial_dir: Path | None = None
+    ctx: Context,
+    date: dt.date,
+    *,
+    sample: bool,
+    editorial_dir: Path | None = None,
+    editorial: bool = True,
 ) -> list[Source]:
     """The day's sources: live ones from the settings, or the bundled recordings."""
     if sample:
-        return sample_sources()
+        return sample_sources(editorial=editorial)
     settings = ctx.settings
-    return build_sources(
+    found = build_sources(
         client=make_client(settings.source_timeout),
         feeds=settings.feeds,
         weather_url=settings.weather_url,
@@ -95,6 +153,7 @@ def sources(
         timezone=settings.timezone,
         editorial_dir=editorial_dir or settings.editorial_dir / date.isoformat(),
     )
+    return found if editorial else [s for s in found if s.name != EditorialSource.name]
 
 
 def render_issue(ctx: Context, ws: IssueWorkspace) -> Rendered:

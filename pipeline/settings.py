@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     postal_address: str = PLACEHOLDER_POSTAL_ADDRESS
     # Fewer featured items than this and assembly fails rather than draft a thin issue.
     min_items: int = Field(default=5, ge=0)
+    # The reading section's name on every day; unset: "Weekend Reading" on Saturdays and
+    # Sundays, "Further Reading" on other days.
+    reading_heading: str | None = Field(default=None, max_length=40)
     source_timeout: float = Field(default=10.0, gt=0)  # seconds, per request to a source
     # The AI desk (pipeline.writer): who writes the prose, and what it may spend per issue.
     # Declared in this order on purpose: the validators of url and model read ``writer``.
@@ -164,6 +167,10 @@ class Settings(BaseSettings):
                 "print(secrets.token_urlsafe(32))'`)"
             )
         return self.secret_key
+
+    def issue_time(self, date: dt.date) -> dt.datetime:
+        """When the issue of ``date`` goes out: ``send_time`` in the newsletter's time zone."""
+        return dt.datetime.combine(date, self.send_time, tzinfo=self.zone)
 
     def today(self) -> dt.date:
         """Today's date in the newsletter's time zone, which names the issue."""

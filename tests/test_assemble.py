@@ -52,19 +52,31 @@ def test_figures_are_computed_from_the_models() -> None:
         model("b", "object-detection", 2_000_000_000),
         model("c", "text-generation", 70_000_000_000),
         model("d", "object-detection", None),
+        model("f", "object-detection", 3_000_000_000),
         model("e", None, None),
     ]
-    assert [(f.label, f.value) for f in by_the_numbers(models)] == [
-        ("Specialized Models Trending", "3/4"),
-        ("Average Model Size", "1.5B params"),
-        ("Domain Focus Areas", "2"),
+    assert [(f.value, f.label, f.note) for f in by_the_numbers(models)] == [
+        ("4 of 5", "trending models with a task are specialised", "1 more has no task on the Hub"),
+        (
+            "2B",
+            "average parameter count of a specialised model",
+            "3 of the 4 specialised models publish a size",
+        ),
+        ("2", "domains the specialised models cover", "speech recognition and object detection"),
     ]
 
 
-def test_a_figure_without_data_is_left_out() -> None:
-    only_unsized = [model("a", "object-detection", None), model("b", "text-generation", 7)]
-    labels = [f.label for f in by_the_numbers(only_unsized)]
-    assert "Average Model Size" not in labels
+def test_a_figure_over_fewer_than_three_values_is_left_out() -> None:
+    two_sized = [
+        model("a", "object-detection", 10**9),
+        model("b", "object-detection", 2 * 10**9),
+        model("c", "object-detection", None),
+    ]
+    figures = {f.label: f for f in by_the_numbers(two_sized)}
+    assert "average parameter count of a specialised model" not in figures  # 2 sizes only
+    assert figures["trending models are specialised"].value == "3 of 3"
+    assert figures["domain the specialised models cover"].value == "1"
+    assert by_the_numbers(two_sized[:2]) == []  # two models: no share, no domains either
     assert by_the_numbers([]) == []
 
 
@@ -104,20 +116,21 @@ def test_editorial_lead_wins_and_sections_follow_the_sample() -> None:
     )
     issue = assemble(gathered, date=DAY, number=28, city="Manchester, United Kingdom")
     assert issue.lead is not None
-    assert (issue.lead.title, issue.lead.score, issue.subject, issue.preheader) == (
-        "Lead",
-        8,
-        "Lead",
-        "Sum",
-    )
+    assert (issue.lead.title, issue.lead.score, issue.subject) == ("Lead", 8, "Lead \u00b7 25 Feb")
+    # the preheader teases the other sections, never the lead's standfirst
+    assert issue.preheader == "Also inside: big in Tools of the Week; Further Reading: High."
     assert issue.deep_dive is not None
     assert issue.deep_dive.pull_quote == "Q"
     assert [o.kicker for o in issue.opinions] == ["Guest Column"]
     assert [t.name for t in issue.tools] == ["big", "small"]  # by trending score
-    assert issue.tools[1].size == "1B params"
+    assert issue.tools[1].size == "1B parameters"
+    assert issue.tools[1].task == "Object detection"
+    assert issue.tools[1].popularity == "10 likes \u00b7 100 downloads"
     assert issue.tools[0].size == ""  # unknown, not zero
     assert [r.title for r in issue.reading] == ["High", "Low"]  # by upvotes
-    assert issue.reading[0].description == "Great result."
+    assert issue.reading[0].description == "Great result. Details."  # two sentences of it
+    assert issue.reading[0].source == "HF \u00b7 9 upvotes"
+    assert issue.reading_heading == "Further Reading"  # a Wednesday
     assert issue.masthead.weather is not None
     assert issue.masthead.weather.condition == "Overcast"
 
@@ -128,10 +141,10 @@ def test_without_editorial_the_lead_states_only_facts_from_the_data() -> None:
         Gathering(models=[top, model("next", None, None)]), date=DAY, number=1, city="Manchester"
     )
     assert issue.lead is not None
-    assert issue.lead.title == "org/top trends in object detection"
-    assert "10 likes and 100 downloads" in issue.lead.body_html
-    assert "2B published parameters" in issue.lead.body_html
-    assert "number one on today" in issue.lead.body_html
+    assert issue.lead.title == "top tops today's Hugging Face trending chart"
+    assert "org/" not in issue.lead.title  # a headline never names a repository id
+    assert "It has 2B parameters, 10 likes and 100 downloads." in issue.lead.body_html
+    assert "number one" in issue.lead.body_html or "most-trending" in issue.lead.body_html
     assert [link.url for link in issue.lead.links] == ["https://huggingface.co/org/top"]
     assert issue.lead.score == 2  # base 1 + holds the number one
     assert issue.deep_dive is None
@@ -154,3 +167,6 @@ def test_an_empty_day_gives_an_issue_with_nothing_invented() -> None:
     assert (issue.numbers, issue.tools, issue.reading) == ([], [], [])
     assert issue.masthead.weather is None
     assert issue.subject == "The AI Morning Post \u2014 25 February 2026"
+    assert issue.news == []
+    assert issue.preheader == "The AI Morning Post for 25 February 2026"
+    assert issue.preheader != issue.masthead.tagline

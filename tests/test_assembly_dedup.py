@@ -223,7 +223,8 @@ def test_items_of_recent_issues_are_not_featured_again_but_still_counted(tmp_pat
     assert issue.lead is not None
     assert issue.lead.links[0].url == "https://huggingface.co/org/b"
     # By the Numbers describes the whole day's chart, featured before or not
-    assert {f.label: f.value for f in issue.numbers}["Specialized Models Trending"] == "2/2"
+    # (two models: too few values for any figure, so the chart's share is left out)
+    assert issue.numbers == []
 
 
 def test_the_same_date_is_not_its_own_history(tmp_path: Path) -> None:

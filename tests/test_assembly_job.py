@@ -41,10 +41,21 @@ def test_sample_assembly_has_every_section_of_the_sample_issue(settings: Setting
     assert issue.masthead.weather is not None
     assert issue.lead is not None
     assert issue.lead.score == 7  # the editor's
-    assert [f.label for f in issue.numbers] == [
-        "Specialized Models Trending",
-        "Average Model Size",
-        "Domain Focus Areas",
+    assert [(f.value, f.label) for f in issue.numbers] == [
+        ("5 of 8", "trending models are specialised"),
+        ("603M", "average parameter count of a specialised model"),
+        ("5", "domains the specialised models cover"),
+    ]
+    assert [(s.headline, s.via) for s in issue.news] == [
+        (
+            "Open-weight models close the gap on maths benchmarks",
+            "The AI Dispatch and Machine Learning Weekly",
+        ),
+        ("Regulators publish draft guidance on model evaluations", "The AI Dispatch"),
+        ("A public leaderboard for Arabic speech recognition opens", "Machine Learning Weekly"),
+        ("Fine-tuning Whisper for Arabic dialects", "Open Lab Notes"),
+        ("Why edge devices are the next battleground for vision models", "The AI Dispatch"),
+        ("Serving a dozen small models on one GPU", "Open Lab Notes"),
     ]
     assert issue.deep_dive is not None
     assert [o.kicker for o in issue.opinions] == ["Editor's Column", "Guest Column"]
@@ -59,7 +70,9 @@ def test_sample_assembly_has_every_section_of_the_sample_issue(settings: Setting
         "Economic Analysis of AI Model Deployment Costs",
         "BabyLM Challenge: Learning with Limited Data",
     ]
-    assert count_items(issue) == 11
+    assert issue.reading_heading == "Further Reading"  # 25 February 2026 is a Wednesday
+    assert issue.subject == "The Specialization Wave \u00b7 25 Feb"  # the editor's, shortened
+    assert count_items(issue) == 17  # 4 pieces, 6 stories, 4 tools, 3 readings
 
 
 def test_reassembling_replaces_the_draft_and_keeps_the_number(settings: Settings) -> None:
@@ -77,6 +90,8 @@ def test_the_next_day_features_nothing_from_the_day_before(settings: Settings) -
 
     assert not {t.url for t in day_one.tools} & {t.url for t in day_two.tools}
     assert not {r.url for r in day_one.reading} & {r.url for r in day_two.reading}
+    assert day_one.news
+    assert not {s.url for s in day_one.news} & {s.url for s in day_two.news}
     assert [t.name for t in day_two.tools][:2] == [
         "Qwen3-4B-Instruct-2507-GGUF",
         "all-MiniLM-L6-v2",
@@ -90,7 +105,7 @@ def test_too_few_items_fails_in_one_line_and_writes_nothing(settings: Settings) 
         assemble_issue(strict, DAY, sample=True)
     message = str(caught.value)
     assert "\n" not in message
-    assert "only 11 item(s)" in message
+    assert "only 17 item(s)" in message
     assert "minimum of 50" in message
     assert not draft_path(settings).exists()
     with open_store(settings.store_url).connect() as conn:
@@ -138,7 +153,7 @@ def test_the_command_writes_the_draft_and_fails_in_one_line(
     done = runner.invoke(main, ["assemble", "--sample", "--date", "2026-02-25"])
     assert done.exit_code == 0, done.output
     assert "Issue #1 of 2026-02-25" in done.output
-    assert "(11 items)" in done.output
+    assert "(17 items)" in done.output
     draft = env_settings / "issues" / "2026-02-25" / "issue.json"
     assert json.loads(draft.read_text("utf-8"))["number"] == 1
 

@@ -147,13 +147,13 @@ def test_a_hostile_feed_never_reaches_the_issue() -> None:
         "fbclid",
     ):
         assert hostile not in raw, hostile
-    titles = [r.title for r in issue.reading]
-    assert "Model release" in titles
-    assert "مراجعة النماذج الصغيرة — שלום עולם" in titles
-    assert "Click me" not in titles
-    assert "Data link" not in titles
-    reading = {r.title: r for r in issue.reading}
-    assert reading["Model release"].url == "https://hostile.example.net/a?id=7"
+    # Feed stories are news now: the freshest leads the issue (no models today), the other
+    # is in the news section; both cleaned, and the unsafe links in neither.
+    assert issue.lead is not None
+    stories = {s.headline: [link.url for link in s.sources] for s in issue.news}
+    stories[issue.lead.title] = [link.url for link in issue.lead.links]
+    assert set(stories) == {"Model release", "مراجعة النماذج الصغيرة — שלום עולם"}
+    assert stories["Model release"] == ["https://hostile.example.net/a?id=7"]
     assert issue.deep_dive is not None
     assert issue.deep_dive.title == "Deep"
     assert 'href="https://ok.example/a"' in issue.deep_dive.body_html

@@ -29,6 +29,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from emails.errors import SourceError
+from pipeline.assembly.news import (
+    SAME_STORY_JACCARD,
+    cluster_stories,
+    rank_stories,
+    same_story,
+    story_key,
+    story_text,
+    title_similarity,
+)
 from pipeline.sources import FeedSource, HuggingFacePapers, HuggingFaceTrending, gather
 from pipeline.sources.cards import (
     CARD_PROSE_LIMIT,
@@ -44,15 +53,6 @@ from pipeline.sources.feeds import parse_feed
 from pipeline.sources.http import make_client
 from pipeline.sources.huggingface import model_item
 from pipeline.sources.items import ModelItem, NewsItem, PaperItem
-from pipeline.sources.news import (
-    SAME_STORY_JACCARD,
-    cluster_stories,
-    rank_stories,
-    same_story,
-    story_key,
-    story_text,
-    title_similarity,
-)
 from pipeline.sources.papers import paper_finding
 from pipeline.sources.sizes import Quantization, quantization_of, real_parameters
 from pipeline.sources.wording import ELLIPSIS, excerpt, human_count, is_unspaced, join_words

@@ -116,6 +116,10 @@ def test_missing_sections_are_named_and_a_missing_lead_warns() -> None:
     issue = fixture().model_copy(update={"deep_dive": None, "reading": []})
     found = checks.missing_sections(issue)
     assert (found.status, found.summary) == ("info", "Deep Dive, Weekend Reading left out")
+    no_news = issue.model_copy(update={"news": []})
+    assert checks.missing_sections(no_news).summary == (
+        "News in Brief, Deep Dive, Weekend Reading left out"
+    )
     no_lead = issue.model_copy(update={"lead": None})
     no_weather = issue.masthead.model_copy(update={"weather": None})
     assert checks.missing_sections(no_lead).status == "warn"

@@ -24,6 +24,7 @@ from pipeline.sources import (
     OpenMeteoWeather,
     build_sources,
     gather,
+    sample_card_reader,
     sample_sources,
 )
 from pipeline.sources import huggingface as hf
@@ -34,6 +35,7 @@ from pipeline.sources.replay import (
     ARXIV_FEED,
     BLOG_FEED,
     NEWS_FEED,
+    SAMPLE_CARDS,
     sample_client,
     sample_editorial_dir,
 )
@@ -84,11 +86,22 @@ def test_sample_sources_replay_everything_offline() -> None:
         "cs.AI updates on arXiv.org",
     }
     assert len(gathered.papers) == 5 + 3  # HF papers + arXiv "new" only
-    assert len(gathered.news) == 5  # the javascript: entry is dropped
+    assert len(gathered.news) == 5 + 3  # the javascript: entry is dropped; Machine Learning Weekly
     assert gathered.weather is not None
     assert gathered.weather.condition == "Overcast"
     assert gathered.weather.temperature_c == pytest.approx(6.1)
     assert [p.section for p in gathered.editorial] == ["lead", "deep-dive", "opinion", "opinion"]
+    assert gather(sample_sources(editorial=False)).editorial == []
+
+
+def test_every_sample_model_has_a_recorded_card() -> None:
+    """So `--sample` reads the featured models' cards, whichever they are, without a 404."""
+    models = gather(sample_sources()).models
+    assert {m.id for m in models} == set(SAMPLE_CARDS)
+    cards = sample_card_reader()([m.id for m in models])
+    assert set(cards) == set(SAMPLE_CARDS)
+    assert cards["HayatoHongo/everyoneschat-checkpoints"].prose.startswith("EveryonesChat is")
+    assert cards["deepdml/whisper-small-ar-mix-norm"].prose == ""  # the Trainer's template
 
 
 def test_replay_answers_404_for_unrecorded_urls() -> None:

@@ -223,10 +223,11 @@ def _sections(issue: Issue) -> dict[str, object]:
     return {
         "Lead Story": issue.lead,
         "By the Numbers": issue.numbers,
+        issue.news_heading: issue.news,
         "Deep Dive": issue.deep_dive,
         "Opinion & Analysis": issue.opinions,
         "Tools of the Week": issue.tools,
-        "Weekend Reading": issue.reading,
+        issue.reading_heading: issue.reading,
     }
 
 
@@ -251,7 +252,7 @@ def _emptiness(issue: Issue) -> list[tuple[str, str]]:
         if not (t.name.strip() and t.description.strip())
     )
     found.extend(
-        ("Weekend Reading", f"reading {n} has no title")
+        (issue.reading_heading, f"reading {n} has no title")
         for n, r in enumerate(issue.reading, start=1)
         if not r.title.strip()
     )

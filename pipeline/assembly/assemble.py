@@ -3,33 +3,115 @@
 Everything written here states only facts found in the data; a section with nothing true to
 say is left out. The order of work:
 
-1. ``dedup.unique``: each item once within the issue (canonical URL, title, paper id).
-2. Items featured in the recent issues (``featured``, from ``pipeline.history``) are left out
-   of the sections that feature items: the lead's sources, Tools of the Week, Weekend Reading.
+1. News items are clustered into stories (``news.cluster_stories``) *before* anything is
+   deduplicated, so one story from two outlets stays one story naming both.
+2. ``dedup.unique``: each model and paper once within the issue (canonical URL, title, paper
+   id); a story whose report is also a paper of the day is the paper's.
+3. Items featured in the recent issues (``featured``, from ``history``) are left out of every
+   section that features items: the lead's sources, the news, Tools of the Week, the reading.
    By the Numbers still describes the whole day's trending chart, which is a fact of the day.
-3. Sections are built; every string that came from outside passes ``emails.sanitize`` once
-   more here (plain text stays plain, HTML passes the allowlist, links only http(s) and
-   without tracking parameters), so ``issue.json`` is safe whatever a source let through.
+4. The lead: the editor's, else the day's strongest story across every source (``lead.py``).
+5. Sections, each item in one section only: the news (``NEWS_PER_ISSUE`` stories, ranked by
+   outlets and recency, every outlet's best story first), then the reading (papers by votes
+   and long-form feed articles, see ``choose_reading``), each skipping what came before.
+6. Every string that came from outside passes ``emails.sanitize`` once more here (plain text
+   stays plain, HTML passes the allowlist, links only http(s) and without tracking
+   parameters), so ``issue.json`` is safe whatever a source let through.
+
+Model cards are read between planning and assembly: ``featured_model_ids`` names the models
+the issue will feature, the caller fetches their cards (``sources.cards``) and hands the
+enriched models back; the choice of models does not depend on the cards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from emails.errors import TooFewItems
-from emails.issue import Article, Issue, LeadStory, Link, Masthead, Reading, Tool, Weather
+from emails.issue import (
+    Article,
+    Issue,
+    LeadStory,
+    Link,
+    Masthead,
+    Reading,
+    Story,
+    Tool,
+    Weather,
+)
 from emails.sanitize import clean_html, plain_text
+from pipeline.assembly import blurbs, headlines
 from pipeline.assembly import lead as leads
+from pipeline.assembly import news as newsroom
 from pipeline.assembly.dedup import Seen, clean_url, unique
-from pipeline.assembly.numbers import by_the_numbers, human_parameters
+from pipeline.assembly.numbers import by_the_numbers
 from pipeline.sources.items import EditorialPiece, Gathering, ModelItem, NewsItem, PaperItem
 
 TOOLS_PER_ISSUE = 4
 READING_PER_ISSUE = 3
+NEWS_PER_ISSUE = 8
 DEFAULT_LEAD_SCORE = 5
-_MAX_DESCRIPTION = 200
+# A feed's stories older than this before the day's newest report are not news any more.
+NEWS_WINDOW = dt.timedelta(days=7)
+# A single outlet's article with this many words of its own is a long read, not a news brief.
+LONG_READ_WORDS = 400
+# A long read outranks a paper fewer than this many readers upvoted on the Hub.
+STRONG_PAPER_VOTES = 50
+SEND_HOUR = dt.time(6, 30)  # when ``now`` is not given: the issue's morning, in UTC
 
+
+@dataclass
+class Day:
+    """The day's material, deduplicated and split into what each section may draw on."""
+
+    chart: list[ModelItem]  # the whole day's trending list: By the Numbers describes it
+    models: list[ModelItem]  # not featured recently
+    papers: list[PaperItem]
+    stories: list[newsroom.Story]  # news, clustered before dedup, within the window
+    long_reads: list[NewsItem]  # single-outlet long-form articles: reading, not news
+    editorial: list[EditorialPiece] = field(default_factory=list)
+
+
+def default_now(date: dt.date) -> dt.datetime:
+    """When the issue of ``date`` goes out, if the caller does not say: its morning, UTC."""
+    return dt.datetime.combine(date, SEND_HOUR, tzinfo=dt.UTC)
+
+
+def the_day(gathered: Gathering, featured: Seen | None = None) -> Day:
+    """Cluster the news, deduplicate everything, and leave out what recent issues featured."""
+    stories = newsroom.cluster_stories(gathered.news)
+    day = unique(Gathering(models=list(gathered.models), papers=list(gathered.papers)))
+    fresh = unique(day, featured) if featured is not None else day
+    papers = Seen()
+    for paper in day.papers:
+        papers.add(url=paper.url, title=paper.title, id_=f"paper:{paper.id}")
+    kept = [s for s in stories if not _seen(s, papers) and not _seen(s, featured)]
+    kept = _within_window(kept)
+    long_reads = [s.items[0] for s in kept if _is_long_read(s)]
+    return Day(
+        chart=day.models,
+        models=fresh.models,
+        papers=fresh.papers,
+        stories=[s for s in kept if not _is_long_read(s)],
+        long_reads=long_reads,
+        editorial=list(gathered.editorial),
+    )
+
+
+def featured_model_ids(
+    gathered: Gathering, *, now: dt.datetime, featured: Seen | None = None
+) -> list[str]:
+    """Ids of the models the issue will feature (the lead's, then the tools'): read their
+    cards before ``assemble``."""
+    day = the_day(gathered, featured)
+    ids = [m.id for m in _tool_models(day.models)]
+    if not any(p.section == "lead" for p in day.editorial):
+        candidate = _candidate(day, now)
+        if isinstance(candidate, leads.Cluster):
+            ids = [m.id for m in candidate.models[: leads.MODELS_LINKED]] + ids
+    return list(dict.fromkeys(ids))
 
 
 def assemble(
@@ -39,31 +121,55 @@ def assemble(
     number: int,
     city: str,
     featured: Seen | None = None,
+    now: dt.datetime | None = None,
+    reading_heading: str | None = None,
 ) -> Issue:
-    """Build the issue of ``date`` from ``gathered``; ``featured``: keys of recent issues."""
-    day = unique(gathered)
-    fresh = unique(day, featured) if featured is not None else day
-    lead = _lead(fresh, chart=day.models)
-    tools = _tools(fresh.models)
+    """Build the issue of ``date`` from ``gathered``; ``featured``: keys of recent issues.
+
+    ``now`` is when the issue goes out (news recency is measured from it); ``reading_heading``
+    names the reading section on every day (default: by the weekday, ``headlines``).
+    """
+    day = the_day(gathered, featured)
+    when = now or default_now(date)
+    lead = _lead(day, when)
+    used = _sources_of(lead)
+    news = choose_news(day.stories, when, skip=used)
+    for story in news:
+        for link in story.sources:
+            used.add(url=link.url, title=story.headline)
+    reading = choose_reading(day.papers, day.long_reads, skip=used)
+    tools = [_tool(m) for m in _tool_models(day.models)]
+    reading_name = headlines.reading_heading(date, reading_heading)
+    masthead = Masthead(city=plain_text(city), weather=_weather(gathered))
     return Issue(
         date=date,
         number=number,
-        subject=lead.title if lead else f"The AI Morning Post \u2014 {date:%d %B %Y}",
-        preheader=(lead.summary if lead else "") or "Your Daily AI Intelligence Briefing",
-        masthead=Masthead(city=plain_text(city), weather=_weather(gathered)),
+        subject=_subject(lead, news, date, masthead.name, day.chart),
+        preheader=headlines.preheader(
+            news[1:] if lead is None else news,
+            tools,
+            reading,
+            reading_name=reading_name,
+            fallback=headlines.quiet_day(masthead.name, date),
+            skip=[link.url for link in lead.links] if lead else (),
+        ),
+        masthead=masthead,
         lead=lead,
-        numbers=by_the_numbers(day.models),
-        deep_dive=_first_article(fresh.editorial, "deep-dive"),
-        opinions=[_article(p) for p in fresh.editorial if p.section == "opinion"],
+        numbers=by_the_numbers(day.chart),
+        news=news,
+        news_heading=headlines.NEWS_HEADING,
+        deep_dive=_first_article(day.editorial, "deep-dive"),
+        opinions=[_article(p) for p in day.editorial if p.section == "opinion"],
         tools=tools,
-        reading=_reading(fresh.papers, fresh.news, skip=_sources_of(lead)),
+        reading=reading,
+        reading_heading=reading_name,
     )
 
 
 def count_items(issue: Issue) -> int:
-    """What the issue features: written pieces, tools and readings."""
+    """What the issue features: written pieces, news stories, tools and readings."""
     pieces = (issue.lead is not None) + (issue.deep_dive is not None) + len(issue.opinions)
-    return pieces + len(issue.tools) + len(issue.reading)
+    return pieces + len(issue.news) + len(issue.tools) + len(issue.reading)
 
 
 def require_items(issue: Issue, minimum: int) -> None:
@@ -83,23 +189,66 @@ def _weather(gathered: Gathering) -> Weather | None:
     return Weather(temperature_c=report.temperature_c, condition=plain_text(report.condition))
 
 
-# --- the lead ---------------------------------------------------------------------------------
+def _subject(
+    lead: LeadStory | None,
+    news: Sequence[Story],
+    date: dt.date,
+    brand: str,
+    chart: Sequence[ModelItem],
+) -> str:
+    headline = lead.title if lead else news[0].headline if news else ""
+    return headlines.subject_line(headline, date=date, brand=brand, model_ids=[m.id for m in chart])
 
 
-def _lead(fresh: Gathering, *, chart: Sequence[ModelItem]) -> LeadStory | None:
-    """The editor's lead if there is one, else one written from the strongest cluster."""
-    reading: list[PaperItem | NewsItem] = [*fresh.papers, *fresh.news]
-    cluster = leads.strongest(fresh.models, reading, chart=chart)
-    for piece in fresh.editorial:
+# --- the day's material -------------------------------------------------------------------------
+
+
+def _seen(story: newsroom.Story, seen: Seen | None) -> bool:
+    return seen is not None and any(seen.has(url=i.url, title=i.title) for i in story.items)
+
+
+def _within_window(stories: list[newsroom.Story]) -> list[newsroom.Story]:
+    """Undated stories, and those no older than ``NEWS_WINDOW`` before the newest report.
+
+    Measured from the newest report rather than the clock, so a replay of old recordings
+    (``--sample``) still has its news, while a feed that stopped months ago has none.
+    """
+    dates = [s.updated_at for s in stories if s.updated_at is not None]
+    if not dates:
+        return stories
+    cutoff = max(dates) - NEWS_WINDOW
+    return [s for s in stories if s.updated_at is None or s.updated_at >= cutoff]
+
+
+def _is_long_read(story: newsroom.Story) -> bool:
+    return len(story.outlets) == 1 and len(story.items[0].text.split()) >= LONG_READ_WORDS
+
+
+# --- the lead -----------------------------------------------------------------------------------
+
+
+def _candidate(day: Day, now: dt.datetime) -> leads.Candidate | None:
+    return leads.strongest_story(day.models, day.papers, day.stories, chart=day.chart, now=now)
+
+
+def _lead(day: Day, now: dt.datetime) -> LeadStory | None:
+    """The editor's lead if there is one, else one written from the strongest story."""
+    candidate = _candidate(day, now)
+    for piece in day.editorial:
         if piece.section == "lead":
             # An editor who gave no score gets the data's own measure of the day.
-            score = piece.score or (cluster.score if cluster else DEFAULT_LEAD_SCORE)
+            score = piece.score or (candidate.score if candidate else DEFAULT_LEAD_SCORE)
             return LeadStory(score=score, **_article(piece).model_dump())
-    if cluster is None:
+    if candidate is None:
         return None
-    written = leads.written_lead(cluster, chart_size=len(chart))
+    written = leads.written_lead(candidate, chart=day.chart)
     return written.model_copy(
-        update={"body_html": clean_html(written.body_html), "links": _links(written.links)}
+        update={
+            "title": plain_text(written.title),
+            "summary": plain_text(written.summary),
+            "body_html": clean_html(written.body_html),
+            "links": _links(written.links),
+        }
     )
 
 
@@ -110,6 +259,14 @@ def _links(links: Sequence[Link]) -> list[Link]:
         if url is not None:
             kept.append(Link(title=plain_text(link.title), url=url))
     return kept
+
+
+def _sources_of(lead: LeadStory | None) -> Seen:
+    """The lead's links: what the lead already sends readers to, no other section repeats."""
+    seen = Seen()
+    for link in lead.links if lead else ():
+        seen.add(url=link.url)
+    return seen
 
 
 # --- editorial ----------------------------------------------------------------------------------
@@ -130,55 +287,129 @@ def _article(piece: EditorialPiece) -> Article:
     )
 
 
-# --- tools and reading --------------------------------------------------------------------------
+# --- news ---------------------------------------------------------------------------------------
 
 
-def _tools(models: Sequence[ModelItem]) -> list[Tool]:
-    ranked = sorted(models, key=lambda m: m.trending_score, reverse=True)
-    tools = [tool for tool in (_tool(m) for m in ranked) if tool is not None]
-    return tools[:TOOLS_PER_ISSUE]
+def choose_news(
+    stories: Sequence[newsroom.Story],
+    now: dt.datetime,
+    *,
+    skip: Seen,
+    limit: int = NEWS_PER_ISSUE,
+) -> list[Story]:
+    """Up to ``limit`` stories, strongest first, every outlet's best story among them.
+
+    Taking each outlet's best story first keeps one busy feed from crowding out the others;
+    the rest are filled by rank. A story the lead already links to is left out.
+    """
+    ranked = [
+        s for s in newsroom.rank_stories(stories, _news_time(stories, now)) if not _seen(s, skip)
+    ]
+    chosen: list[newsroom.Story] = []
+    covered: set[str] = set()
+    for story in ranked:
+        if len(chosen) < limit and not covered & set(story.outlets):
+            chosen.append(story)
+            covered.update(story.outlets)
+    for story in ranked:
+        if len(chosen) < limit and story not in chosen:
+            chosen.append(story)
+    written = (_story(s) for s in sorted(chosen, key=ranked.index))
+    return [story for story in written if story is not None]
 
 
-def _tool(model: ModelItem) -> Tool | None:
-    url = clean_url(model.url)
-    if url is None:
+def _news_time(stories: Sequence[newsroom.Story], now: dt.datetime) -> dt.datetime:
+    """Where ages are measured from: ``now``, or the newest report if that is older.
+
+    Live, the two are hours apart and rank alike. Replaying old recordings (``--sample``),
+    measuring from the clock would make every dated story months old and rank the undated
+    ones (counted ``UNDATED_AGE`` old) first.
+    """
+    dates = [s.updated_at for s in stories if s.updated_at is not None]
+    return min(now, max(dates)) if dates else now
+
+
+def _story(story: newsroom.Story) -> Story | None:
+    url, headline = clean_url(story.url), plain_text(story.headline)
+    if url is None or not headline:
         return None
-    task = model.pipeline_tag or ""
-    fallback = f"A {task.replace('-', ' ') or 'model'} by {model.author}"
-    return Tool(
-        name=plain_text(model.id.rpartition("/")[2]),
-        description=_one_line(plain_text(model.description or "") or plain_text(fallback)),
+    sources: list[Link] = []
+    for item in story.items:
+        item_url = clean_url(item.url)
+        if item_url is not None and item.outlet not in {s.title for s in sources}:
+            sources.append(Link(title=plain_text(item.outlet), url=item_url))
+    return Story(
+        headline=headline,
+        summary=plain_text(story.summary),
         url=url,
-        task=plain_text(task),
-        size=human_parameters(model.parameters) + " params" if model.parameters else "",
+        sources=sources,
+        language=plain_text(story.language or ""),
+        direction=story.direction,
     )
 
 
-def _sources_of(lead: LeadStory | None) -> Seen:
-    """The lead's links: what the lead already sends readers to, Weekend Reading need not."""
-    seen = Seen()
-    for link in lead.links if lead else ():
-        seen.add(url=link.url)
-    return seen
+# --- tools and reading --------------------------------------------------------------------------
 
 
-def _reading(papers: Sequence[PaperItem], news: Sequence[NewsItem], *, skip: Seen) -> list[Reading]:
-    """The best papers and articles: voted papers by votes, then the rest newest first."""
-    voted = sorted((p for p in papers if p.upvotes > 0), key=lambda p: p.upvotes, reverse=True)
-    rest: list[PaperItem | NewsItem] = [*(p for p in papers if p.upvotes <= 0), *news]
-    # Stable sort: items of one date keep their feed order; undated items come last.
-    dated = sorted((i for i in rest if i.published_at), key=_published, reverse=True)
-    undated = [i for i in rest if i.published_at is None]
+def _tool_models(models: Sequence[ModelItem]) -> list[ModelItem]:
+    ranked = sorted(models, key=lambda m: m.trending_score, reverse=True)
+    return [m for m in ranked if clean_url(m.url) is not None][:TOOLS_PER_ISSUE]
+
+
+def _tool(model: ModelItem) -> Tool:
+    return Tool(
+        name=plain_text(leads.short_name(model)),
+        description=blurbs.tool_blurb(model),
+        url=clean_url(model.url) or "",
+        task=blurbs.tool_task(model),
+        size=blurbs.tool_size(model),
+        licence=plain_text(model.licence or ""),
+        popularity=blurbs.tool_popularity(model),
+    )
+
+
+def choose_reading(
+    papers: Sequence[PaperItem],
+    long_reads: Sequence[NewsItem],
+    *,
+    skip: Seen,
+    limit: int = READING_PER_ISSUE,
+) -> list[Reading]:
+    """The best papers and long reads, each once, none the lead or the news already has.
+
+    Order: papers with at least ``STRONG_PAPER_VOTES`` upvotes (most first), then long-form
+    feed articles (newest first), then the other voted papers, then the rest newest first;
+    undated items last. A long read is the better read than a paper few readers voted for.
+    """
+    strong = [p for p in papers if p.upvotes >= STRONG_PAPER_VOTES]
+    voted = [p for p in papers if 0 < p.upvotes < STRONG_PAPER_VOTES]
+    unvoted = [p for p in papers if p.upvotes <= 0]
+    order: list[PaperItem | NewsItem] = [
+        *_by_votes(strong),
+        *_newest_first(long_reads),
+        *_by_votes(voted),
+        *_newest_first(unvoted),
+    ]
     items: list[Reading] = []
-    for item in [*voted, *dated, *undated]:
+    for item in order:
         if skip.has(url=item.url):
             continue
         reading = _reading_item(item)
         if reading is not None:
             items.append(reading)
-        if len(items) == READING_PER_ISSUE:
+        if len(items) == limit:
             break
     return items
+
+
+def _by_votes(papers: Sequence[PaperItem]) -> list[PaperItem]:
+    return sorted(papers, key=lambda p: p.upvotes, reverse=True)
+
+
+def _newest_first(items: Sequence[PaperItem | NewsItem]) -> list[PaperItem | NewsItem]:
+    # Stable sort: items of one date keep their feed order; undated items come last.
+    dated = sorted((i for i in items if i.published_at), key=_published, reverse=True)
+    return [*dated, *(i for i in items if i.published_at is None)]
 
 
 def _published(item: PaperItem | NewsItem) -> dt.datetime:
@@ -193,20 +424,7 @@ def _reading_item(item: PaperItem | NewsItem) -> Reading | None:
         return None
     return Reading(
         title=title,
-        description=_first_sentence(plain_text(item.summary)),
+        description=plain_text(blurbs.reading_blurb(item)),
         url=url,
-        source=plain_text(item.source),
+        source=plain_text(blurbs.reading_source(item)),
     )
-
-
-def _one_line(text: str, limit: int = _MAX_DESCRIPTION) -> str:
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rsplit(" ", 1)[0] + "\u2026"
-
-
-def _first_sentence(text: str, limit: int = _MAX_DESCRIPTION) -> str:
-    sentence = _one_line(text.split(". ")[0].strip(), limit)
-    if not sentence or sentence.endswith(("\u2026", "?", "!")):
-        return sentence
-    return sentence.rstrip(".") + "."

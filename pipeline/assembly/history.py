@@ -50,10 +50,11 @@ def featured_before(data: DataDir, date: dt.date, count: int = RECENT_ISSUES) ->
 
 
 def featured_items(issue: Any) -> Iterator[tuple[str, str]]:
-    """(url, title) of each featured item: the lead's source links, tools, reading.
+    """(url, title) of each featured item: the lead's source links, news, tools, reading.
 
     A tool's name is a short model name ("YOLO-R") that may well be another model's too, so
-    tools count by URL only.
+    tools count by URL only. A news story counts by its headline and every outlet's link, so
+    tomorrow the second outlet's report of it is not news either.
     """
     if not isinstance(issue, dict):
         return
@@ -61,6 +62,10 @@ def featured_items(issue: Any) -> Iterator[tuple[str, str]]:
     links = lead.get("links") if isinstance(lead, dict) else None
     for entry in _dicts(links):
         yield _text(entry, "url"), _text(entry, "title")
+    for story in _dicts(issue.get("news")):
+        yield _text(story, "url"), _text(story, "headline")
+        for source in _dicts(story.get("sources")):
+            yield _text(source, "url"), ""
     for entry in _dicts(issue.get("tools")):
         yield _text(entry, "url"), ""
     for entry in _dicts(issue.get("reading")):

@@ -1,79 +1,92 @@
-"""By the Numbers: figures computed from the day's models. Missing data means no figure."""
+"""By the Numbers: figures computed from the day's trending chart, each saying what it counts.
+
+Honesty rules, each tested:
+
+- every figure names its population: "5 of 8" trending models, "3 of the 5" that publish a
+  size; a model without a task is not silently counted as general;
+- a figure computed over fewer than ``MIN_VALUES`` values is left out: an "average" of one size
+  or a share of two models says nothing;
+- sizes are real parameter counts (``ModelItem.parameters``: packed quantised weights are
+  converted in ``sources/sizes.py``, or the base model's size is used); the note says when
+  some were converted or taken from the base;
+- specialised vs general is ``specialism.is_specialised``, the one rule.
+
+``by_the_numbers`` is the deterministic writer of this section; each figure is its own
+function, so another writer can replace one without the others.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from emails.issue import Figure
+from pipeline.assembly.specialism import domain_of, domain_words, is_specialised
 from pipeline.sources.items import ModelItem
+from pipeline.sources.wording import join_words
 
-# Tasks a general-purpose model is published under; anything else is a specialised domain.
-GENERAL_TASKS = frozenset({"text-generation", "image-text-to-text", "any-to-any"})
-
-# Hub tags that put a model published under a general task into a narrow domain anyway: a
-# text-generation model tagged "math" is a maths model. Lower-case, matched exactly.
-DOMAIN_TAGS: dict[str, str] = {
-    "math": "math",
-    "mathematics": "math",
-    "code": "code",
-    "coding": "code",
-    "medical": "medical",
-    "biomedical": "medical",
-    "clinical": "medical",
-    "biology": "biology",
-    "chemistry": "chemistry",
-    "legal": "legal",
-    "law": "legal",
-    "finance": "finance",
-    "financial": "finance",
-}
+MIN_VALUES = 3  # fewer values than this make no figure
+DOMAINS_NAMED = 3  # the note names this many domains, then "and N more"
 
 
 def by_the_numbers(models: Sequence[ModelItem]) -> list[Figure]:
-    figures = [_specialised(models), _average_size(models), _domains(models)]
+    """The figures of ``models`` (the whole day's chart) that have enough data to be true."""
+    figures = [specialised_share(models), average_size(models), domain_count(models)]
     return [figure for figure in figures if figure is not None]
 
 
-def domain_of(model: ModelItem) -> str | None:
-    """The model's domain: a domain tag if it has one, else a specialised task, else None.
+def specialised_share(models: Sequence[ModelItem]) -> Figure | None:
+    """The share of specialised models: "5 of 8 trending models are specialised".
 
-    None means general-purpose (a general task and no domain tag) or unknown (no task).
+    Models without a task are neither specialised nor general: left out, and the note says so.
     """
-    for tag in model.tags:
-        domain = DOMAIN_TAGS.get(tag.lower())
-        if domain is not None and model.pipeline_tag is not None:
-            return domain
-    if model.pipeline_tag is not None and model.pipeline_tag not in GENERAL_TASKS:
-        return model.pipeline_tag
-    return None
-
-
-def is_specialised(model: ModelItem) -> bool:
-    return domain_of(model) is not None
-
-
-def _specialised(models: Sequence[ModelItem]) -> Figure | None:
-    tagged = [m for m in models if m.pipeline_tag is not None]
-    if not tagged:
+    known = [m for m in models if m.pipeline_tag]
+    if len(known) < MIN_VALUES:
         return None
-    count = sum(is_specialised(m) for m in tagged)
-    return Figure(label="Specialized Models Trending", value=f"{count}/{len(tagged)}")
-
-
-def _average_size(models: Sequence[ModelItem]) -> Figure | None:
-    sizes = [m.parameters for m in models if is_specialised(m) and m.parameters]
-    if not sizes:
-        return None
+    count = sum(is_specialised(m) for m in known)
+    unknown = len(models) - len(known)
+    if not unknown:
+        return Figure(label="trending models are specialised", value=f"{count} of {len(known)}")
     return Figure(
-        label="Average Model Size", value=f"{human_parameters(sum(sizes) / len(sizes))} params"
+        label="trending models with a task are specialised",
+        value=f"{count} of {len(known)}",
+        note=f"{unknown} more {'has' if unknown == 1 else 'have'} no task on the Hub",
     )
 
 
-def _domains(models: Sequence[ModelItem]) -> Figure | None:
-    domains = {domain_of(m) for m in models} - {None}
-    if not domains:
+def average_size(models: Sequence[ModelItem]) -> Figure | None:
+    """The average real size of the specialised models that publish one, saying how many do."""
+    specialised = [m for m in models if is_specialised(m)]
+    sized = [m for m in specialised if m.parameters]
+    if len(sized) < MIN_VALUES:
         return None
-    return Figure(label="Domain Focus Areas", value=str(len(domains)))
+    mean = sum(m.parameters or 0 for m in sized) / len(sized)
+    note = f"{len(sized)} of the {len(specialised)} specialised models publish a size"
+    estimated = sum(m.parameters_basis in ("converted", "base") for m in sized)
+    if estimated:
+        note += f"; {estimated} counted from quantised weights or the base model"
+    return Figure(
+        label="average parameter count of a specialised model",
+        value=human_parameters(mean),
+        note=note,
+    )
+
+
+def domain_count(models: Sequence[ModelItem]) -> Figure | None:
+    """How many different domains the specialised models cover, naming the first few."""
+    specialised = [m for m in models if is_specialised(m)]
+    if len(specialised) < MIN_VALUES:
+        return None
+    ranked = sorted(specialised, key=lambda m: m.trending_score, reverse=True)
+    domains = list(dict.fromkeys(domain_words(domain_of(m) or "") for m in ranked))
+    named = domains[:DOMAINS_NAMED]
+    more = len(domains) - len(named)
+    note = join_words([*named, f"{more} more"] if more else named)
+    label = (
+        "domain the specialised models cover"
+        if len(domains) == 1
+        else ("domains the specialised models cover")
+    )
+    return Figure(label=label, value=str(len(domains)), note=note)
 
 
 def human_parameters(count: float) -> str:

@@ -51,11 +51,16 @@ def _report_line(report: SendReport, via: str) -> str:
 @click.command()
 @date_option
 @sample_option
+@click.option(
+    "--no-editorial",
+    is_flag=True,
+    help="Leave the editors' Markdown out: the issue as it reads on a day no editor wrote.",
+)
 @pass_context
-def assemble(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
+def assemble(ctx: Context, date_: dt.datetime | None, sample: bool, no_editorial: bool) -> None:
     """Fetch the sources and write DATA_DIR/issues/DATE/issue.json (re-running replaces it)."""
     ws = ctx.issue(issue_date(ctx.settings, date_))
-    issue = jobs.assemble_issue(ctx, ws, sample=sample)
+    issue = jobs.assemble_issue(ctx, ws, sample=sample, editorial=not no_editorial)
     click.echo(f"Issue #{issue.number} of {issue.date}: {issue.subject}")
     click.echo(f"  Draft: {ws.issue_json} ({count_items(issue)} items)")
 

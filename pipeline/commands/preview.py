@@ -151,7 +151,9 @@ class _Drafting:
             weather=fetched.weather,
         )
         gathered.merge(EditorialSource(self.editorial_dir).fetch())
-        return jobs.assemble_issue(self.ctx, self.ctx.issue(self.date), gathered=gathered)
+        # ``sample``: the featured models' cards come from the recordings too, never the Hub.
+        ws = self.ctx.issue(self.date)
+        return jobs.assemble_issue(self.ctx, ws, gathered=gathered, sample=self.sample)
 
 
 def _counts(issue: Issue) -> str:

@@ -59,7 +59,9 @@ _REPO_ID = re.compile(r"^[\w.-]{1,96}/[\w.-]{1,96}$", re.ASCII)
 # particular, so they are not a description. Case-insensitive.
 _BOILERPLATE = re.compile(
     r"automatically generated|more information needed|model card (?:of|for) a \S+ "
-    r"(?:transformers )?model|has been pushed (?:on|to) the hub|provide a (?:quick|longer) summary",
+    r"(?:transformers )?model|has been pushed (?:on|to) the hub|provide a (?:quick|longer) summary|"
+    # The Trainer's card template (tag generated_from_trainer): true of every fine-tune.
+    r"this model is a fine-tuned version of \S.{0,150}? on the .{1,120}? dataset",
     re.IGNORECASE,
 )
 # Raw-HTML elements whose content is never prose (nh3 drops these too; this is for counting).

@@ -24,7 +24,21 @@ SAMPLE_TIMEZONE = "Europe/London"
 ARXIV_FEED = "https://rss.arxiv.org/rss/cs.AI"
 BLOG_FEED = "https://openlab.example.org/blog/feed.atom"
 NEWS_FEED = "https://ai-dispatch.example.com/feed.rss"
-SAMPLE_FEEDS: tuple[str, ...] = (ARXIV_FEED, BLOG_FEED, NEWS_FEED)
+WEEKLY_FEED = "https://mlweekly.example.org/feed.atom"
+SAMPLE_FEEDS: tuple[str, ...] = (ARXIV_FEED, BLOG_FEED, NEWS_FEED, WEEKLY_FEED)
+
+# The models of the recorded trending list whose cards are recorded too: all of them, so any
+# day's featured models (a different four each day) read their cards without a 404.
+SAMPLE_CARDS: tuple[str, ...] = (
+    "HayatoHongo/everyoneschat-checkpoints",
+    "anujjamwal/OpenMath-Nemotron-1.5B",
+    "deepdml/whisper-small-ar-mix-norm",
+    "ModelFarm/YOLO-R",
+    "lmstudio-community/Qwen3-4B-Instruct-2507-GGUF",
+    "sentence-transformers/all-MiniLM-L6-v2",
+    "kaiokendev/sd-lora-watercolour",
+    "mlx-community/SmolLM3-3B-4bit",
+)
 
 # (host, path) -> bundled file, relative to pipeline/sample_data/
 RECORDINGS: dict[tuple[str, str], str] = {
@@ -33,7 +47,13 @@ RECORDINGS: dict[tuple[str, str], str] = {
     ("rss.arxiv.org", "/rss/cs.AI"): "feeds/arxiv_cs_ai.xml",
     ("openlab.example.org", "/blog/feed.atom"): "feeds/openlab_blog.atom",
     ("ai-dispatch.example.com", "/feed.rss"): "feeds/ai_dispatch.rss",
+    ("mlweekly.example.org", "/feed.atom"): "feeds/mlweekly.atom",
     ("api.open-meteo.com", "/v1/forecast"): "open_meteo_manchester.json",
+    # Cards live where huggingface_hub downloads them: /{repo}/resolve/main/README.md
+    **{
+        ("huggingface.co", f"/{repo}/resolve/main/README.md"): f"cards/{repo.replace('/', '--')}.md"
+        for repo in SAMPLE_CARDS
+    },
 }
 
 _CONTENT_TYPES = {
@@ -41,6 +61,7 @@ _CONTENT_TYPES = {
     ".xml": "application/rss+xml; charset=utf-8",
     ".rss": "application/rss+xml; charset=utf-8",
     ".atom": "application/atom+xml; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
 }
 
 

@@ -3,7 +3,7 @@
 Pure functions over ``NewsItem``s (the feeds parse them; see ``feeds.py``):
 
 - ``cluster_stories`` groups the items that report one story. Two items are one story when
-  their canonical URLs match (``pipeline.dedup.canonical_url``: tracking parameters, case,
+  their canonical URLs match (``pipeline.assembly.dedup.canonical_url``: tracking parameters, case,
   trailing slash and fragment ignored), or when their titles are similar: the Jaccard index of
   their normalised title words is at least ``SAME_STORY_JACCARD`` with at least
   ``MIN_SHARED_WORDS`` words in common. Normalising folds case and Unicode forms, drops
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pipeline.assembly.dedup import canonical_url
 from pipeline.sources.items import Direction, NewsItem
 from pipeline.sources.vocabulary import text_direction
-from pipeline.sources.wording import excerpt, is_unspaced
+from pipeline.sources.wording import ELLIPSIS, excerpt, is_unspaced, sentence_ends
 
 __all__ = [
     "HALF_LIFE",
@@ -59,6 +59,9 @@ MIN_SHARED_WORDS = 3  # two shared words ("OpenAI", "model") are a topic, not a 
 HALF_LIFE = dt.timedelta(hours=24)  # a daily issue: yesterday's news weighs half
 UNDATED_AGE = dt.timedelta(hours=48)  # a feed that dates nothing is not treated as fresh
 NEWS_EXCERPT_LIMIT = 240
+# What a whole sentence ends with (closing quotes and brackets included).
+_SENTENCE_MARKS = (".", "!", "?", ELLIPSIS, "\u3002", "\uff01", "\uff1f", "\u061f", "\u06d4",
+                   '"', "\u201d", "\u2019", ")", "\u00bb")  # fmt: skip
 
 _STOPWORDS = frozenset(
     {"a", "an", "the", "of", "for", "to", "in", "on", "at", "by", "from", "with", "and", "or",
@@ -184,10 +187,18 @@ def _story(cluster: Sequence[NewsItem]) -> Story:
 def story_text(item: NewsItem, *, limit: int = NEWS_EXCERPT_LIMIT) -> str:
     """One or two sentences of the item's own text: its summary, else its content."""
     for text in (item.summary, item.text):
-        cut = excerpt(_FEED_FOOTER.sub("", text), max_sentences=2, limit=limit)
+        cut = _without_fragment(excerpt(_FEED_FOOTER.sub("", text), max_sentences=2, limit=limit))
         if cut:
             return cut
     return ""
+
+
+def _without_fragment(text: str) -> str:
+    """Drop a trailing fragment after a whole sentence: a link's words ("More on maths")."""
+    ends = sentence_ends(text)
+    if len(ends) > 1 and not text.rstrip().endswith(_SENTENCE_MARKS):
+        return text[: ends[-2]].strip()
+    return text
 
 
 def rank_stories(stories: Iterable[Story], now: dt.datetime) -> list[Story]:
