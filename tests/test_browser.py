@@ -3,6 +3,10 @@
 One browser for the module. Screenshots go to ``test-artifacts/`` at the repo root, where
 CI collects them. Without Debian's chromium the module is skipped, except in CI, where a
 missing browser is a failure: .ci/debian-packages should have installed it.
+
+The accessibility checks run axe-core (``node_modules/axe-core/axe.min.js``, pinned in
+package.json and package-lock.json; ``npm ci`` installs it, and .ci/run does). Without it
+they are skipped, except in CI, where that is a failure too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium n
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
+GOLDEN_NO_EDITOR = Path(__file__).parent / "golden" / "no-editor" / "issue.json"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+FAILING_IMPACTS = ("serious", "critical")
+TAP_TARGET = 24  # px: WCAG 2.2's minimum target size (2.5.8)
 ARTIFACTS = ROOT / "test-artifacts"
 ADDRESS = "The AI Morning Post, 1 Example Street, Manchester M1 1AA, United Kingdom"
 HEIGHT = 800
@@ -34,12 +42,14 @@ ARGS = CHROMIUM_ARGS
 SECTIONS = [
     "Lead Story",
     "By the Numbers",
+    "News in Brief",
     "Deep Dive",
     "Opinion & Analysis",
     "Tools of the Week",
     "Weekend Reading",
 ]
 HEBREW_TITLE = "מודלים קטנים מנצחים את הענקיים"
+ARABIC_HEADLINE = "GPT-5 يغيّر قواعد البحث على الإنترنت"
 ARABIC_TOOL = "نموذج التعرف على الكلام العربي"
 
 # Every element holding text, with the WCAG contrast ratio of its colour against the first
@@ -122,6 +132,9 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "web.html": render_web(issue, postal_address=ADDRESS, archive_url=urls.index),
         "rtl.html": render_email(rtl_issue(), postal_address=ADDRESS).html,
         "index.html": render_index([load("issue_minimal.json"), issue], urls),
+        "no-editor.html": render_web(
+            Issue.load(GOLDEN_NO_EDITOR), postal_address=ADDRESS, archive_url=urls.index
+        ),
     }
     for name, content in contents.items():
         (folder / name).write_text(content, encoding="utf-8")
@@ -162,6 +175,8 @@ def test_email_fits_the_width_and_shows_every_section(
         for title in SECTIONS:
             heading = page.locator("td.mp-heading-title", has_text=title)
             assert heading.count() == 1, title
+            # a heading to assistive technology, not only text in capitals
+            assert page.get_by_role("heading", name=title, level=2, exact=True).count() == 1
             assert_in_view(heading, width)
         for footer_link in ("Unsubscribe", "View in your browser"):
             assert_in_view(page.get_by_role("link", name=footer_link), width)
@@ -199,19 +214,118 @@ def test_figures_stack_under_480px_and_sit_in_a_row_at_600(
         wide.close()
 
 
+@pytest.mark.parametrize("name", ["email.html", "web.html"])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_text_stays_readable_in_light_and_dark_mode(
-    browser: Browser, pages: dict[str, Path], artifacts: Path, scheme: str
+    browser: Browser, pages: dict[str, Path], artifacts: Path, scheme: str, name: str
 ) -> None:
-    page = open_page(browser, pages["email.html"], 600, color_scheme=scheme)
+    """The web edition skips premailer: its tiles must turn dark with their text too."""
+    page = open_page(browser, pages[name], 600, color_scheme=scheme)
     try:
         background = page.locator(".mp-card").first.evaluate(
             "e => getComputedStyle(e).backgroundColor"
         )
         assert background == ("rgb(27, 26, 24)" if scheme == "dark" else "rgb(255, 253, 248)")
+        tile = page.locator(".mp-tint td > table").first.evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )
+        assert tile == ("rgb(42, 40, 37)" if scheme == "dark" else "rgb(243, 238, 228)")
         assert page.evaluate(CONTRAST_JS) == []
         if scheme == "dark":
-            page.screenshot(path=str(artifacts / "email-600-dark.png"), full_page=True)
+            shot = f"{name.removesuffix('.html')}-600-dark.png"
+            page.screenshot(path=str(artifacts / shot), full_page=True)
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def axe_script() -> str:
+    if not AXE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{AXE.relative_to(ROOT)} is missing: .ci/run should have run `npm ci`")
+        pytest.skip("axe-core is not installed: run `npm ci` at the repository root")
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["email.html", "web.html", "no-editor.html"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_or_critical_violation(
+    browser: Browser, pages: dict[str, Path], axe_script: str, name: str, scheme: str
+) -> None:
+    page = open_page(browser, pages[name], 600, color_scheme=scheme)
+    try:
+        page.add_script_tag(content=axe_script)
+        result = page.evaluate("async () => await axe.run(document)")
+        failing = [
+            (v["id"], v["impact"], [node["target"] for node in v["nodes"]][:3])
+            for v in result["violations"]
+            if v["impact"] in FAILING_IMPACTS
+        ]
+        assert failing == []
+        assert result["passes"]  # axe really ran its rules on the page
+    finally:
+        page.close()
+
+
+def test_axe_would_catch_the_beige_tiles_of_the_dark_web_edition(
+    browser: Browser, pages: dict[str, Path], axe_script: str
+) -> None:
+    """The check can fail: with the dark tile rule removed, axe reports the 1.7:1 contrast."""
+    html = pages["web.html"].read_text(encoding="utf-8")
+    broken = pages["web.html"].with_name("web-beige.html")
+    broken.write_text(html.replace(".mp-card .mp-tint td > table", ".no-such-class"), "utf-8")
+    page = open_page(browser, broken, 600, color_scheme="dark")
+    try:
+        page.add_script_tag(content=axe_script)
+        result = page.evaluate("async () => await axe.run(document, {runOnly: ['color-contrast']})")
+        assert [(v["id"], v["impact"]) for v in result["violations"]] == [
+            ("color-contrast", "serious")
+        ]
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("name", ["email.html", "web.html"])
+def test_the_page_has_a_main_landmark_only_when_it_is_a_page(
+    browser: Browser, pages: dict[str, Path], name: str
+) -> None:
+    """The web edition is a page; the email sits inside a mail client's page, which has one."""
+    page = open_page(browser, pages[name], 375)
+    try:
+        assert page.get_by_role("main").count() == (1 if name == "web.html" else 0)
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("name", ["email.html", "web.html"])
+def test_footer_links_are_big_enough_to_tap(
+    browser: Browser, pages: dict[str, Path], name: str
+) -> None:
+    page = open_page(browser, pages[name], 375)
+    try:
+        links = page.locator(".mp-footer a")
+        assert links.count() >= 1
+        for index in range(links.count()):
+            box = links.nth(index).bounding_box()
+            assert box is not None
+            assert box["height"] >= TAP_TARGET, links.nth(index).inner_text()
+    finally:
+        page.close()
+
+
+def test_news_headlines_keep_their_direction_language_and_characters(
+    browser: Browser, pages: dict[str, Path]
+) -> None:
+    page = open_page(browser, pages["email.html"], 600)
+    try:
+        headline = page.locator(".mp-story-headline", has_text=ARABIC_HEADLINE)
+        assert headline.count() == 1
+        assert headline.get_attribute("lang") == "ar"
+        # "GPT-5" opens it: only the explicit dir makes it right to left
+        assert headline.evaluate("e => getComputedStyle(e).direction") == "rtl"
+        via = page.locator(".mp-story-via").first
+        assert via.inner_text() == "via The AI Dispatch and Machine Learning Weekly"
+        assert via.evaluate("e => getComputedStyle(e).direction") == "ltr"
     finally:
         page.close()
 

@@ -27,6 +27,8 @@ from pipeline.sources.vocabulary import task_words
 from pipeline.sources.wording import cut_at_word, human_count
 
 BLURB_LIMIT = 240  # characters; card prose is already cut at 200
+# Between a number and its noun ("15.2k downloads"): a line never breaks them apart.
+NBSP = "\u00a0"
 
 
 def is_repackaged(model: ModelItem) -> bool:
@@ -41,13 +43,17 @@ def tool_blurb(model: ModelItem) -> str:
 
 
 def tool_task(model: ModelItem) -> str:
-    """The Hub task in words: "Speech recognition"; "" when the Hub lists none."""
-    return task_words(model.pipeline_tag) or ""
+    """The Hub task in words, "Speech recognition"; "" when the Hub lists none, or when the
+    blurb already is just that (a card without prose, a model with nothing more to say)."""
+    task = task_words(model.pipeline_tag) or ""
+    return "" if task == tool_blurb(model) else task
 
 
 def tool_size(model: ModelItem) -> str:
     """The real parameter count for readers, "1.5B parameters"; "" when unknown."""
-    return f"{human_parameters(model.parameters)} parameters" if model.parameters else ""
+    if not model.parameters:
+        return ""
+    return f"{human_parameters(model.parameters)}{NBSP}parameters"
 
 
 def tool_popularity(model: ModelItem) -> str:
@@ -76,4 +82,4 @@ def reading_source(item: PaperItem | NewsItem) -> str:
 def _counted(count: int, noun: str) -> str:
     if count <= 0:
         return ""
-    return f"{human_count(count)} {noun}{'' if count == 1 else 's'}"
+    return f"{human_count(count)}{NBSP}{noun}{'' if count == 1 else 's'}"

@@ -102,7 +102,7 @@ def quiet_day(brand: str, date: dt.date) -> str:
 
 
 def _without_ids(text: str, model_ids: Iterable[str]) -> str:
-    for repo_id in sorted(model_ids, key=len, reverse=True):
+    for repo_id in sorted((" ".join(i.split()) for i in model_ids), key=len, reverse=True):
         if "/" in repo_id:
             text = text.replace(repo_id, repo_id.rpartition("/")[2])
     return text

@@ -283,8 +283,8 @@ def _cluster_standfirst(cluster: Cluster, chart_size: int) -> str:
     )
     related = len(cluster.reading)
     if related:
-        things = "paper or report" if related == 1 else "papers and reports"
-        text += f"; {_words(related)} of the day's {things} take up the subject"
+        verb = "takes" if related == 1 else "take"
+        text += f"; {_words(related)} of the day's papers and reports {verb} up the subject"
     return text + "."
 
 
