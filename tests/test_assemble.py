@@ -124,12 +124,13 @@ def test_editorial_lead_wins_and_sections_follow_the_sample() -> None:
     assert [o.kicker for o in issue.opinions] == ["Guest Column"]
     assert [t.name for t in issue.tools] == ["big", "small"]  # by trending score
     assert issue.tools[1].size == "1B\u00a0parameters"  # never broken across lines
-    assert issue.tools[1].task == "Object detection"
+    assert issue.tools[1].description == "Object detection"  # no card: the task in words
+    assert issue.tools[1].task == ""  # and not said twice
     assert issue.tools[1].popularity == "10\u00a0likes \u00b7 100\u00a0downloads"
     assert issue.tools[0].size == ""  # unknown, not zero
     assert [r.title for r in issue.reading] == ["High", "Low"]  # by upvotes
     assert issue.reading[0].description == "Great result. Details."  # two sentences of it
-    assert issue.reading[0].source == "HF \u00b7 9\u00a0upvotes"
+    assert issue.reading[0].source == "HF \u00b7 9 upvotes"
     assert issue.reading_heading == "Further Reading"  # a Wednesday
     assert issue.masthead.weather is not None
     assert issue.masthead.weather.condition == "Overcast"
