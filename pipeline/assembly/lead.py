@@ -347,9 +347,17 @@ def _reading_paragraph(cluster: Cluster) -> str:
 def _reading_fact(item: PaperItem | NewsItem) -> str:
     if isinstance(item, PaperItem):
         votes = f", {_plural(item.upvotes, 'upvote')}" if item.upvotes else ""
-        finding = paper_finding(item)
         text = f"\u201c{item.title}\u201d ({item.source}{votes})."
-        return f"{text} {finding}" if finding else text
+        finding = paper_finding(item)
+        if not finding:
+            return text
+        # The Hub's summary states the finding; an abstract speaks as its authors ("We ..."),
+        # so it is quoted as theirs.
+        return (
+            f"{text} {finding}"
+            if item.ai_summary
+            else f"{text} Its abstract: \u201c{finding}\u201d"
+        )
     return f"{item.outlet} reports \u201c{item.title}\u201d."
 
 
