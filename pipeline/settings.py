@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from emails.errors import ConfigError
+from emails.errors import ConfigError, InvalidAddress
+from subscribers.addresses import normalise
 
 ENV_PREFIX = "MORNINGPOST_"
 PLACEHOLDER_POSTAL_ADDRESS = (
@@ -105,6 +106,15 @@ class Settings(BaseSettings):
         if not isinstance(parsed, list) or not all(isinstance(v, str) for v in parsed):
             raise ValueError("not a JSON list of strings")
         return parsed
+
+    @field_validator("editors")
+    @classmethod
+    def _editor_addresses(cls, value: list[str]) -> list[str]:
+        # Test copies go to these: the same rules as every other entry of an address.
+        try:
+            return [normalise(raw).email for raw in value]
+        except InvalidAddress as err:
+            raise ValueError(str(err)) from None
 
     @field_validator("timezone")
     @classmethod

@@ -1,11 +1,31 @@
-"""Validation and normalisation of email addresses.
+"""What an email address must be to be stored: the one place that decides, for every entry.
 
-``email-validator`` decides what is valid (without DNS lookups). It costs about 0.1 ms an
-address, most of it on the domain, which a list repeats thousands of times; so plain ASCII
-addresses take a fast path: the local part is matched against RFC 5322 ``dot-atom`` (exactly
-what email-validator accepts unquoted) and each distinct domain is validated once, by
-email-validator, and remembered. Everything else goes through email-validator whole. A
-property test holds the two paths to the same verdicts.
+What the product supports, end to end (form, ``subscribers import``, ``subscribers add``,
+``send --to``, ``MORNINGPOST_EDITORS``):
+
+* The local part (before the ``@``) is plain ASCII, RFC 5322 ``dot-atom``, at most 64
+  characters. SES accepts no SMTPUTF8 message, so ``пользователь@…`` or ``admin`` typed
+  in fullwidth letters (U+FF41...) could never be delivered: it is refused with that
+  reason. Quoted local parts (``"a b"@…``) and IP-address domains (``a@[192.0.2.1]``)
+  are refused too.
+* The domain may be internationalised: it is stored as IDNA ASCII (``xn--…``), which is what
+  goes into the To header, so every stored address is plain ASCII. Compatibility characters
+  in a domain (fullwidth letters, ideographic full stops) are folded the way IDNA's UTS 46
+  mapping folds them, as browsers do: ``admin@`` + ``example`` in fullwidth letters + ``.com``
+  is stored as ``admin@example.com``.
+* Whole address at most 254 characters; no DNS lookups.
+
+So every address that passes builds a valid message (``tests/test_subscribers_addresses.py``
+holds ``emails.message.build_message`` to that for any accepted text).
+
+``email-validator`` decides what is valid. It costs about 0.1 ms an address, most of it on the
+domain, which a list repeats thousands of times; so plain ASCII addresses take a fast path: the
+local part is matched against ``dot-atom`` (exactly what email-validator accepts unquoted) and
+each distinct domain is validated once, by email-validator, and remembered. Everything else goes
+through email-validator whole. A property test holds the two paths to the same verdicts.
+
+Reasons are one line of at most ``REASON_LIMIT`` characters, whatever a hostile file put in
+the cell.
 """
 
 from __future__ import annotations
@@ -23,11 +43,13 @@ _DOT_ATOM = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*")
 # ASCII letter-digit-hyphen labels; IDNA ("xn--") and anything else take the slow path.
 _PLAIN_DOMAIN = re.compile(r"[a-zA-Z0-9\-]+(?:\.[a-zA-Z0-9\-]+)+")
 _LOCAL_MAX, _ADDRESS_MAX = 64, 254
+REASON_LIMIT = 240  # characters in an InvalidAddress message, at most
+_SHOWN_MAX = 60  # characters of the offending text quoted in a reason
 
 
 @dataclass(frozen=True)
 class Address:
-    email: str  # local part as given, domain lower-cased (IDNA-normalised)
+    email: str  # ASCII: local part as given, domain lower-cased IDNA ASCII
     key: str  # the whole address case-folded: what makes two rows the same subscriber
 
 
@@ -39,13 +61,24 @@ def normalise(raw: str, *, check_deliverability: bool = False) -> Address:
         if fast is not None:
             return fast
     try:
-        valid = validate_email(candidate, check_deliverability=check_deliverability)
+        valid = validate_email(
+            candidate, check_deliverability=check_deliverability, allow_smtputf8=False
+        )
     except EmailNotValidError as err:
-        raise InvalidAddress(
-            f"{_shown(candidate)} is not a valid address: {err}", address=candidate
-        ) from None
+        raise InvalidAddress(_reason(candidate, str(err)), address=candidate) from None
     email = f"{valid.local_part}@{valid.ascii_domain.lower()}"
     return Address(email=email, key=email.casefold())
+
+
+def _reason(candidate: str, why: str) -> str:
+    local = candidate.rpartition("@")[0]
+    if local and not local.isascii():
+        why = (
+            "it has non-ASCII characters before the @, and SES cannot deliver to such "
+            "an address (no SMTPUTF8)"
+        )
+    reason = f"{_shown(candidate)} is not a valid address: {' '.join(why.split())}"
+    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 3] + "..."
 
 
 def _fast(candidate: str) -> Address | None:
@@ -74,9 +107,9 @@ def _valid_domain(domain: str) -> str | None:
 
 
 def _shown(candidate: str) -> str:
-    # Reasons are one line and bounded, whatever a hostile file put in the cell.
-    shown = candidate if len(candidate) <= 80 else candidate[:77] + "..."
-    return repr(shown)
+    # Escaped (no control character reaches a terminal or a log) and bounded.
+    shown = candidate if len(candidate) <= _SHOWN_MAX else candidate[: _SHOWN_MAX - 3] + "..."
+    return ascii(shown) if not shown.isprintable() else repr(shown)
 
 
 def mask(email: str) -> str:
