@@ -119,11 +119,13 @@ class SubscriberError(MorningPostError):
 
 
 class InvalidAddress(SubscriberError):
-    """An email address that does not pass validation; ``address`` is what was given."""
+    """An email address that does not pass validation; ``address`` is what was given and
+    ``reason`` why it fails, without the address (for a form that shows the address anyway)."""
 
-    def __init__(self, message: str, *, address: str = "") -> None:
+    def __init__(self, message: str, *, address: str = "", reason: str = "") -> None:
         super().__init__(message)
         self.address = address
+        self.reason = reason or message
 
 
 class CsvError(SubscriberError):

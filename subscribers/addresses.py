@@ -65,20 +65,28 @@ def normalise(raw: str, *, check_deliverability: bool = False) -> Address:
             candidate, check_deliverability=check_deliverability, allow_smtputf8=False
         )
     except EmailNotValidError as err:
-        raise InvalidAddress(_reason(candidate, str(err)), address=candidate) from None
+        why = _why(candidate, str(err))
+        raise InvalidAddress(_reason(candidate, why), address=candidate, reason=why) from None
     email = f"{valid.local_part}@{valid.ascii_domain.lower()}"
     return Address(email=email, key=email.casefold())
 
 
-def _reason(candidate: str, why: str) -> str:
+def _why(candidate: str, validator_says: str) -> str:
     local = candidate.rpartition("@")[0]
     if local and not local.isascii():
-        why = (
+        return (
             "it has non-ASCII characters before the @, and SES cannot deliver to such "
             "an address (no SMTPUTF8)"
         )
-    reason = f"{_shown(candidate)} is not a valid address: {' '.join(why.split())}"
-    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 3] + "..."
+    return _bounded(" ".join(validator_says.split()), REASON_LIMIT // 2)
+
+
+def _reason(candidate: str, why: str) -> str:
+    return _bounded(f"{_shown(candidate)} is not a valid address: {why}", REASON_LIMIT)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _fast(candidate: str) -> Address | None:

@@ -4,7 +4,10 @@ The web app subscribes (pending), confirms (active) and unsubscribes; SES feedba
 suppresses (bounced, complained); an import may carry a suppression in, never lift one.
 Every move is a conditional UPDATE (``_move(..., only_from=...)``), so a replayed link, a
 double click or two processes at once change nothing twice. Only ``pending`` can be
-confirmed: an old confirmation link cannot bring back someone who left.
+confirmed, and only by the link of its own sign-up: a confirm token carries the stamp of the
+confirmation it came in (``confirm_sent_at``), which must still be the subscriber's and at
+most ``tokens.CONFIRM_TTL`` old. An old confirmation link cannot bring back someone who left,
+nor confirm a later sign-up of the same address.
 
 Each move records why and when on the subscriber's row (``status_reason``,
 ``status_changed_at``, ``status_event_id``: the SES event that did it) and appends a line
@@ -27,16 +30,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 
 from subscribers import erasure
 from subscribers.addresses import normalise
 from subscribers.store import schema
 from subscribers.store.roster import clean_name
-from subscribers.store.stamps import now
+from subscribers.store.stamps import aware, now
 from subscribers.store.states import DeliveryState, SubscriberStatus
+from subscribers.tokens import ConfirmToken
 
 _t = schema.subscribers
 _h = schema.status_history
@@ -77,7 +82,11 @@ class Request:
 
     subscriber_id: int
     email: str
-    send_confirmation: bool
+    stamp: dt.datetime | None  # when its confirmation is sent (None: none is due)
+
+    @property
+    def send_confirmation(self) -> bool:
+        return self.stamp is not None
 
 
 def request_subscription(
@@ -97,7 +106,7 @@ def request_subscription(
     """
     address = normalise(raw_email)
     if erasure.is_erased(conn, secret_key, address.key):
-        return Request(0, address.email, send_confirmation=False)
+        return Request(0, address.email, None)
     row = conn.execute(
         select(_t.c.id, _t.c.status).where(_t.c.email_key == address.key)
     ).one_or_none()
@@ -108,10 +117,10 @@ def request_subscription(
         if row.status in _COME_BACK:
             why = Why("web", "subscribed again on the web form")
             _move(conn, subscriber_id, _S.PENDING, only_from=_COME_BACK, why=why)
-    send = _claim_confirmation(conn, subscriber_id, resend_after)
-    if send and name:
+    stamp = _claim_confirmation(conn, subscriber_id, resend_after)
+    if stamp is not None and name:
         conn.execute(update(_t).where(_t.c.id == subscriber_id).values(name=clean_name(name)))
-    return Request(subscriber_id, address.email, send)
+    return Request(subscriber_id, address.email, stamp)
 
 
 def _insert_pending(conn: Connection, email: str, key: str, name: str | None) -> int:
@@ -138,8 +147,11 @@ def _insert_pending(conn: Connection, email: str, key: str, name: str | None) ->
     return int(result.inserted_primary_key[0])
 
 
-def _claim_confirmation(conn: Connection, subscriber_id: int, resend_after: dt.timedelta) -> bool:
-    """Take the right to mail a confirmation now: pending, and none sent within the window."""
+def _claim_confirmation(
+    conn: Connection, subscriber_id: int, resend_after: dt.timedelta
+) -> dt.datetime | None:
+    """Take the right to mail a confirmation now (pending, and none sent within the window);
+    the stamp it is sent under, which its link carries, or None."""
     stamp = now()
     claimed = conn.execute(
         update(_t)
@@ -147,7 +159,7 @@ def _claim_confirmation(conn: Connection, subscriber_id: int, resend_after: dt.t
         .where(or_(_t.c.confirm_sent_at.is_(None), _t.c.confirm_sent_at < stamp - resend_after))
         .values(confirm_sent_at=stamp)
     )
-    return bool(claimed.rowcount)
+    return stamp if claimed.rowcount else None
 
 
 def release_confirmation(conn: Connection, subscriber_id: int) -> None:
@@ -155,14 +167,46 @@ def release_confirmation(conn: Connection, subscriber_id: int) -> None:
     conn.execute(update(_t).where(_t.c.id == subscriber_id).values(confirm_sent_at=None))
 
 
-def confirm(conn: Connection, subscriber_id: int) -> Outcome:
-    """pending -> active; a replayed link finds it active and changes nothing."""
+def confirmation(conn: Connection, token: ConfirmToken) -> Outcome:
+    """What ``confirm`` would do with ``token``, changing nothing: DONE means it can confirm."""
+    row = _sign_up(conn, token)
+    if row is None:
+        return Outcome.UNKNOWN
+    if row.confirm_sent_at is None or not _same_stamp(row.confirm_sent_at, token.stamp):
+        return Outcome.REFUSED  # the link of an earlier sign-up, or of none
+    if row.status == _S.ACTIVE:
+        return Outcome.ALREADY
+    if row.status != _S.PENDING or token.expired(now()):
+        return Outcome.REFUSED
+    return Outcome.DONE
+
+
+def confirm(conn: Connection, token: ConfirmToken) -> Outcome:
+    """pending -> active, by the link of this very sign-up, within ``CONFIRM_TTL``.
+
+    A replayed link finds it active and changes nothing (ALREADY); the link of an earlier
+    sign-up, or an expired one, is REFUSED.
+    """
+    outcome = confirmation(conn, token)
+    if outcome is not Outcome.DONE:
+        return outcome
     why = Why(LINK, "confirmed through the link")
-    if _move(conn, subscriber_id, _S.ACTIVE, only_from=(_S.PENDING,), why=why):
+    this_sign_up = _t.c.confirm_sent_at == token.stamp
+    subscriber_id = token.subscriber_id
+    if _move(conn, subscriber_id, _S.ACTIVE, only_from=(_S.PENDING,), why=why, also=this_sign_up):
         # A fresh opt-in starts a fresh run of transient bounces.
         conn.execute(update(_t).where(_t.c.id == subscriber_id).values(transient_bounces=0))
         return Outcome.DONE
-    return _settled(conn, subscriber_id, _S.ACTIVE)
+    return confirmation(conn, token)
+
+
+def _sign_up(conn: Connection, token: ConfirmToken) -> Any:  # a Row, or None
+    query = select(_t.c.status, _t.c.confirm_sent_at).where(_t.c.id == token.subscriber_id)
+    return conn.execute(query).one_or_none()
+
+
+def _same_stamp(stored: dt.datetime, stamp: dt.datetime) -> bool:
+    return aware(stored) == stamp
 
 
 def unsubscribe(conn: Connection, subscriber_id: int, *, actor: str = LINK) -> Outcome:
@@ -287,8 +331,10 @@ def _move(
     *,
     only_from: tuple[SubscriberStatus, ...],
     why: Why,
+    also: ColumnElement[bool] | None = None,
 ) -> bool:
-    """Move a subscriber to ``status`` if it is in one of ``only_from``; True if it moved.
+    """Move a subscriber to ``status`` if it is in one of ``only_from`` (and ``also`` holds);
+    True if it moved.
 
     The condition is part of the UPDATE, so two processes cannot both make the same move;
     the one that moves records why.
@@ -299,6 +345,7 @@ def _move(
     moved = conn.execute(
         update(_t)
         .where(_t.c.id == subscriber_id, _t.c.status.in_(only_from))
+        .where(also if also is not None else true())
         .values(
             status=status,
             updated_at=stamp,
@@ -322,13 +369,6 @@ def _move(
         )
     )
     return True
-
-
-def _settled(conn: Connection, subscriber_id: int, target: SubscriberStatus) -> Outcome:
-    status = _status(conn, subscriber_id)
-    if status is None:
-        return Outcome.UNKNOWN
-    return Outcome.ALREADY if status == target else Outcome.REFUSED
 
 
 def _status(conn: Connection, subscriber_id: int) -> SubscriberStatus | None:

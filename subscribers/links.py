@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 
 def unsubscribe_url(public_url: str, token: str) -> str:
@@ -27,3 +28,12 @@ def issue_url(public_url: str, date: dt.date) -> str:
 def confirm_url(public_url: str, token: str) -> str:
     """Where the double opt-in email sends a new subscriber (a page with a confirm button)."""
     return f"{public_url.rstrip('/')}/confirm/{token}"
+
+
+# The token in a confirm or unsubscribe URL, wherever such a URL is written down (logs).
+_TOKEN_IN_PATH = re.compile(r"/(confirm|unsubscribe)/[^\s/?#\"'<>]+")
+
+
+def redact_tokens(text: str) -> str:
+    """``.../unsubscribe/9ix.JF5b...`` -> ``.../unsubscribe/[token]``: a token is a key."""
+    return _TOKEN_IN_PATH.sub(r"/\1/[token]", text)

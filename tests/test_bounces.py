@@ -218,7 +218,9 @@ def test_the_unsubscribe_token_of_a_suppressed_address_cannot_reactivate(engine:
     apply(engine, fixture("bounce-permanent.json"))
     assert make_token(TEST_KEY, sid)  # the link still reads, but confirm needs ``pending``
     from subscribers import lifecycle
+    from subscribers.store.stamps import now
+    from subscribers.tokens import ConfirmToken
 
     with engine.begin() as conn:
-        assert lifecycle.confirm(conn, sid) is lifecycle.Outcome.REFUSED
+        assert lifecycle.confirm(conn, ConfirmToken(sid, now())) is lifecycle.Outcome.REFUSED
     assert row(engine, "gone@example.com").status == SubscriberStatus.BOUNCED

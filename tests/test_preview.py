@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, FrameLocator, Page, expect, sync_playwr
 
 from emails.errors import ConfigError, RenderError
 from emails.issue import Issue
-from emails.preview.app import classify, create_preview_app, stop_streams
+from emails.preview.app import ACTIONS, classify, create_preview_app, stop_streams
 from emails.preview.checks import spamassassin_path
 from emails.preview.config import Draft, PreviewConfig, SampleValues
 from emails.preview.frames import force_dark, inject_head
@@ -538,3 +538,26 @@ def test_the_cli_offers_preview_with_help() -> None:
     assert result.exit_code == 0
     assert re.search(r"--port", result.output)
     assert "127.0.0.1" in result.output
+
+
+def test_head_and_options_run_nothing_on_any_route(
+    tmp_path: Path, stub_server: httpx.Client, pipeline: Pipeline
+) -> None:
+    """Link checkers and preflights send HEAD and OPTIONS: no action runs, nothing fails."""
+    app = create_preview_app(stub_config(tmp_path, pipeline))  # only to list its routes
+    paths = [
+        route.path.replace("{name}", name)
+        for route in app.routes
+        for name in (ACTIONS if "{name}" in route.path else ("",))
+    ]
+    assert "/actions/approve" in paths and "/events" in paths
+    token = page_token(stub_server)
+    headers = {**same_origin(stub_server), "X-Form-Token": token}
+    calls = list(pipeline.calls)
+    for path in paths:
+        for method in ("HEAD", "OPTIONS"):
+            response = stub_server.request(method, path, headers=headers, timeout=5)
+            assert response.status_code < 500, (method, path)
+            if path.startswith("/actions/"):
+                assert response.status_code == 405, (method, path)
+    assert [c for c in pipeline.calls[len(calls) :] if c in ACTIONS] == []

@@ -15,6 +15,9 @@ last good draft on screen under an error naming the template and line.
 Dark mode is the email with its own dark rules switched on (``frames.force_dark``); clients
 that recolour on their own (Gmail's and Outlook's forced dark modes) are not simulated.
 
+Only the action POSTs change anything: GET and HEAD read (a HEAD of ``/events`` is answered
+at once, never held open as a stream), OPTIONS and other methods get 405.
+
 Cross-site requests (``guard``): every request must name a loopback host (or one of
 ``allowed_hosts``) in ``Host``, which stops DNS rebinding; each POST must come from this
 page (``Origin`` or ``Referer`` equal to the page's own origin) and carry the per-process
@@ -399,12 +402,11 @@ class _Preview:
         body = html_environment().get_template("preview.js.j2").render()
         return Response(body, media_type="text/javascript", headers=_FRAME_HEADERS)
 
-    async def events(self, _request: Request) -> Response:
-        return StreamingResponse(
-            self._stream(),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+    async def events(self, request: Request) -> Response:
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        if request.method == "HEAD":  # a HEAD gets no body: never hold it open as a stream
+            return Response(media_type="text/event-stream", headers=headers)
+        return StreamingResponse(self._stream(), media_type="text/event-stream", headers=headers)
 
     async def _stream(self) -> AsyncIterator[str]:
         """``version`` whenever what the page shows changed; ``spam`` when a score arrives.

@@ -3,18 +3,29 @@
 ``create_app`` takes plain values (an engine, a key, a transport...) and returns a Starlette
 app; ``pipeline/commands/web.py`` wires it from the settings and runs it under uvicorn.
 
-Cross-site requests: every form is a cookie-less POST, so a forged POST can do only what
-anyone can do directly. Unsubscribing by a POST to a token URL is RFC 8058 by design (the
-token is the authority). The subscribe form is not a mail relay: it sends one confirmation
-per address per ``resend_after`` at most, answers the same whatever the address's state,
-and ignores submissions that fill the hidden honeypot field.
+Only a POST changes anything: GET and HEAD show a page (mail scanners and link checkers
+send both), OPTIONS and every other method get 405. Cross-site requests: every form is a
+cookie-less POST, so a forged POST can do only what anyone can do directly. Unsubscribing by
+a POST to a token URL is RFC 8058 by design (the token is the authority).
+
+The subscribe form is not a mail relay: it is rate-limited per client and in all
+(``limits``, 429 with ``Retry-After``), it sends one confirmation per address per
+``resend_after`` at most, and it ignores submissions that fill the hidden honeypot field. It
+validates the address and queues the sign-up (``signups``): the store and the mail are
+handled off the request path, so the answer, and its timing, are the same whatever the
+address. Confirm links expire after ``tokens.CONFIRM_TTL`` and confirm only their own
+sign-up. A body that is too large is 413, one that is not a readable form 400: never a 500.
+Every response carries the security headers (``headers``) and one access-log event
+(``access``), tokens redacted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from emails import archive
 from emails.confirmation import confirmation_message
@@ -37,31 +49,32 @@ from emails.errors import (
     Unverified,
 )
 from subscribers import lifecycle
-from subscribers.addresses import mask
+from subscribers.addresses import mask, normalise
 from subscribers.feedback.notifications import apply_notification, parse_notification
 from subscribers.feedback.sns import SnsVerifier
 from subscribers.links import confirm_url, unsubscribe_url
 from subscribers.store.health import StoreCheck
 from subscribers.store.states import SubscriberStatus
-from subscribers.tokens import Purpose, make_token, read_token
+from subscribers.tokens import (
+    ConfirmToken,
+    make_confirm_token,
+    make_token,
+    read_confirm_token,
+    read_token,
+)
 from subscribers.web import forms, pages
+from subscribers.web.access import AccessLog
+from subscribers.web.headers import ARCHIVE_CSP, SecurityHeaders, headers_for
+from subscribers.web.limits import RateLimiter, client_of
+from subscribers.web.signups import Signup, SignupQueue
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 SNS_LIMIT = 512 * 1024  # SNS messages are at most 256 KB, plus the envelope
-_PAGE_HEADERS = {
-    # Token URLs must not leak through Referer; pages load nothing from anywhere.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
-
-
+# Token pages must not be cached by anyone on the way.
+_PAGE_HEADERS = {"Cache-Control": "no-store"}
 _HTML = "text/html; charset=utf-8"
 _ATOM = "application/atom+xml; charset=utf-8"
 
@@ -94,38 +107,77 @@ class AppConfig:
     metrics: Metrics | None = None  # None: /metrics is off (404)
     transient_limit: int = 3
     resend_after: dt.timedelta = dt.timedelta(minutes=10)
+    # Sign-ups an hour: per client, and from everyone together (MORNINGPOST_SIGNUPS_*).
+    signups_per_client_hour: int = 5
+    signups_per_hour: int = 200
+    trust_proxy: bool = False  # believe X-Forwarded-For (MORNINGPOST_TRUST_PROXY)
+    clock: Callable[[], float] = time.monotonic  # the rate limits' clock, in seconds
+
+
+class _App(Starlette):
+    """Starlette with the security headers outside everything, its error pages included."""
+
+    def __init__(self, *args: Any, headers: dict[str, str], **kwargs: Any) -> None:
+        self._security_headers = headers
+        super().__init__(*args, **kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), self._security_headers)
 
 
 def create_app(config: AppConfig) -> Starlette:
     """The web app; ``config.sns`` None turns the ``/sns`` webhook off (404), and
     ``config.metrics`` None turns ``/metrics`` off (404)."""
-    handlers = _Handlers(config)
+    h = _Handlers(config)
     routes = [
-        Route("/", handlers.subscribe, methods=["GET", "POST"]),
-        Route("/subscribe", handlers.subscribe, methods=["GET", "POST"]),
-        Route("/confirm/{token}", handlers.confirm, methods=["GET", "POST"]),
-        Route("/unsubscribe/{token}", handlers.unsubscribe, methods=["GET", "POST"]),
-        Route("/issues/", handlers.archive_index, methods=["GET"]),
-        Route("/issues/feed.xml", handlers.archive_feed, methods=["GET"]),
-        Route("/issues/{date}/", handlers.issue, methods=["GET"]),
-        Route("/sns", handlers.sns, methods=["POST"]),
+        Route("/", _by_method(h.subscribe_page, h.subscribe), methods=["GET", "POST"]),
+        Route("/subscribe", _by_method(h.subscribe_page, h.subscribe), methods=["GET", "POST"]),
+        Route("/confirm/{token}", _by_method(h.confirm_page, h.confirm), methods=["GET", "POST"]),
+        Route(
+            "/unsubscribe/{token}",
+            _by_method(h.unsubscribe_page, h.unsubscribe),
+            methods=["GET", "POST"],
+        ),
+        Route("/issues/", h.archive_index, methods=["GET"]),
+        Route("/issues/feed.xml", h.archive_feed, methods=["GET"]),
+        Route("/issues/{date}/", h.issue, methods=["GET"]),
+        Route("/sns", h.sns, methods=["POST"]),
         # GET routes answer HEAD too (Starlette adds it): probes may use either.
-        Route("/healthz", handlers.health, methods=["GET"]),
-        Route("/metrics", handlers.metrics, methods=["GET"]),
+        Route("/healthz", h.health, methods=["GET"]),
+        Route("/metrics", h.metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_allowed})
+    app = _App(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _not_allowed},
+        lifespan=h.lifespan,
+        headers=headers_for(config.public_url),
+    )
+    app.add_middleware(AccessLog, trust_proxy=config.trust_proxy)
+    app.state.signups = h.signups
+    return app
 
 
-def _html(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=_PAGE_HEADERS)
+def _by_method(read: Endpoint, write: Endpoint) -> Endpoint:
+    """One URL, two endpoints: POST may change state; GET and HEAD only ever read."""
+
+    async def endpoint(request: Request) -> Response:
+        return await (write(request) if request.method == "POST" else read(request))
+
+    return endpoint
+
+
+def _html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status, headers={**_PAGE_HEADERS, **(headers or {})})
 
 
 async def _not_found(_request: Request, _exc: Exception) -> Response:
     return _html(pages.message("Not found", "There is nothing at this address."), 404)
 
 
-async def _not_allowed(_request: Request, _exc: Exception) -> Response:
-    return _html(pages.message("Not allowed", "This page does not take that request."), 405)
+async def _not_allowed(_request: Request, exc: Exception) -> Response:
+    allow = getattr(exc, "headers", None) or {}
+    page = pages.message("Not allowed", "This page does not take that request.")
+    return _html(page, 405, headers=dict(allow))
 
 
 def _bad_link() -> HTMLResponse:
@@ -141,16 +193,29 @@ def _gone() -> HTMLResponse:
     return _html(pages.message("Subscription not found", text), 404)
 
 
+def _too_large() -> HTMLResponse:
+    return _html(pages.message("Too large", "That request was far too large."), 413)
 
 
-
-
+def _unreadable() -> HTMLResponse:
+    return _html(pages.message("Not understood", "That form could not be read."), 400)
 
 
 class _Handlers:
     def __init__(self, config: AppConfig) -> None:
         self.c = config
+        self.limiter = RateLimiter(
+            per_client_hour=config.signups_per_client_hour,
+            per_hour=config.signups_per_hour,
+            clock=config.clock,
+        )
+        self.signups = SignupQueue(self._sign_up)
         self.store_check = StoreCheck(config.engine)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(self.signups.stop)  # queued sign-ups are handled first
 
     async def _db(self, action: Callable[[Connection], T]) -> T:
         def run() -> T:
@@ -158,9 +223,6 @@ class _Handlers:
                 return action(conn)
 
         return await run_in_threadpool(run)
-
-    def _subscriber(self, request: Request, purpose: Purpose) -> int | None:
-        return read_token(self.c.secret_key, str(request.path_params["token"]), purpose)
 
     async def health(self, _request: Request) -> Response:
         """200 ``ok``, or 503 with one line saying what is wrong (text, for people and probes)."""
@@ -183,80 +245,110 @@ class _Handlers:
 
     # -- subscribe -------------------------------------------------------------------------
 
+    async def subscribe_page(self, _request: Request) -> Response:
+        return _html(pages.subscribe_form())
+
     async def subscribe(self, request: Request) -> Response:
-        if request.method == "GET":
-            return _html(pages.subscribe_form())
+        wait = self.limiter.take(client_of(request, trust_proxy=self.c.trust_proxy))
+        if wait is not None:
+            text = "Too many sign-ups just now. Please try again a little later."
+            page = pages.message("Please try again later", text)
+            return _html(page, 429, headers={"Retry-After": str(wait)})
         body = await forms.read_body(request, forms.FORM_LIMIT)
         if body is None:
-            return _html(pages.message("Too large", "That form was far too large."), 413)
+            return _too_large()
         form = await forms.parse_form(request, body)
+        if form is None:
+            return _unreadable()
         email, name = forms.field(form, "email").strip(), forms.field(form, "name")
         if forms.field(form, "website"):
             return _check_inbox()  # a bot filled the honeypot: say the usual, do nothing
         try:
-            req = await self._db(
-                lambda conn: lifecycle.request_subscription(
-                    conn,
-                    email,
-                    name,
-                    resend_after=self.c.resend_after,
-                    secret_key=self.c.secret_key,
-                )
-            )
-        except InvalidAddress:
-            error = "That does not look like an email address. Please check it."
+            address = normalise(email)
+        except InvalidAddress as err:
+            error = f"That address cannot be used: {err.reason}."
             return _html(pages.subscribe_form(email=email, name=name[:200], error=error), 400)
-        if req.send_confirmation and not await self._send_confirmation(req):
-            text = "We could not send the confirmation email just now. Please try again later."
+        if not self.signups.submit(Signup(address.email, name)):
+            text = "We cannot take sign-ups just now. Please try again in a few minutes."
             return _html(pages.message("Please try again", text), 503)
         return _check_inbox()
 
-    async def _send_confirmation(self, req: lifecycle.Request) -> bool:
+    def _sign_up(self, signup: Signup) -> None:
+        """In the sign-up worker: record the request, mail the confirmation if one is due."""
+        with self.c.engine.begin() as conn:
+            req = lifecycle.request_subscription(
+                conn,
+                signup.email,
+                signup.name,
+                resend_after=self.c.resend_after,
+                secret_key=self.c.secret_key,  # an erased address is not stored again
+            )
+        if req.stamp is None:
+            return
         message = confirmation_message(
             sender=self.c.sender,
             to=req.email,
             confirm_url=confirm_url(
-                self.c.public_url, make_token(self.c.secret_key, req.subscriber_id, "confirm")
+                self.c.public_url,
+                make_confirm_token(self.c.secret_key, req.subscriber_id, req.stamp),
             ),
             unsubscribe_url=unsubscribe_url(
                 self.c.public_url, make_token(self.c.secret_key, req.subscriber_id)
             ),
         )
         try:
-            await run_in_threadpool(self.c.transport.send, message)
+            self.c.transport.send(message)
         except TransportError as err:
             log.warning("confirmation to %s not sent: %s", mask(req.email), err)
-            await self._db(lambda conn: lifecycle.release_confirmation(conn, req.subscriber_id))
-            return False
-        return True
+            with self.c.engine.begin() as conn:
+                lifecycle.release_confirmation(conn, req.subscriber_id)
 
     # -- confirm ---------------------------------------------------------------------------
 
-    async def confirm(self, request: Request) -> Response:
-        subscriber_id = self._subscriber(request, "confirm")
-        if subscriber_id is None:
+    def _confirm_token(self, request: Request) -> ConfirmToken | None:
+        return read_confirm_token(self.c.secret_key, str(request.path_params["token"]))
+
+    async def confirm_page(self, request: Request) -> Response:
+        token = self._confirm_token(request)
+        if token is None:
             return _bad_link()
-        if request.method == "GET":
-            status = await self._db(lambda conn: lifecycle.status_of(conn, subscriber_id))
-            return _confirm_page(status)
-        body = await forms.read_body(request, forms.FORM_LIMIT)
-        if body is None:
-            return _html(pages.message("Too large", "That request was far too large."), 413)
-        outcome = await self._db(lambda conn: lifecycle.confirm(conn, subscriber_id))
-        return _confirmed_page(outcome)
+        outcome = await self._db(lambda conn: lifecycle.confirmation(conn, token))
+        if outcome is lifecycle.Outcome.DONE:
+            text = "Press the button to confirm that you want The AI Morning Post every morning."
+            page = pages.button_page(
+                "Confirm your subscription", text, field="confirm", label="Confirm my subscription"
+            )
+            return _html(page)
+        return _confirmed_page(outcome, now=False)
+
+    async def confirm(self, request: Request) -> Response:
+        token = self._confirm_token(request)
+        if token is None:
+            return _bad_link()
+        if await forms.read_body(request, forms.FORM_LIMIT) is None:
+            return _too_large()
+        outcome = await self._db(lambda conn: lifecycle.confirm(conn, token))
+        return _confirmed_page(outcome, now=True)
 
     # -- unsubscribe -----------------------------------------------------------------------
 
-    async def unsubscribe(self, request: Request) -> Response:
-        subscriber_id = self._subscriber(request, "unsubscribe")
+    def _unsubscriber(self, request: Request) -> int | None:
+        return read_token(self.c.secret_key, str(request.path_params["token"]))
+
+    async def unsubscribe_page(self, request: Request) -> Response:
+        subscriber_id = self._unsubscriber(request)
         if subscriber_id is None:
             return _bad_link()
-        if request.method == "GET":
-            status = await self._db(lambda conn: lifecycle.status_of(conn, subscriber_id))
-            return _unsubscribe_page(status)
+        status = await self._db(lambda conn: lifecycle.status_of(conn, subscriber_id))
+        return _unsubscribe_page(status)
+
+    async def unsubscribe(self, request: Request) -> Response:
+        subscriber_id = self._unsubscriber(request)
+        if subscriber_id is None:
+            return _bad_link()
         body = await forms.read_body(request, forms.FORM_LIMIT)
         if body is None:
-            return _html(pages.message("Too large", "That request was far too large."), 413)
+            return _too_large()
         if not await forms.asks_to_unsubscribe(request, body):
             return _html(
                 pages.message("Nothing done", "This request did not ask for anything."), 400
@@ -290,7 +382,7 @@ class _Handlers:
         path = self.c.archive_dir / name
         if not path.is_file():
             return await _not_found(request, LookupError(name))
-        headers = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+        headers = {"Content-Security-Policy": ARCHIVE_CSP}
         return FileResponse(path, media_type=media_type, headers=headers)
 
     # -- SES feedback through SNS ----------------------------------------------------------
@@ -335,40 +427,24 @@ class _Handlers:
         await self._db(lambda conn: apply_notification(conn, data, transient_limit=limit))
 
 
-
-
 def _check_inbox() -> HTMLResponse:
     text = (
-        "If this address is not on the list yet, we have sent it a link to confirm. "
+        "If this address is not on the list yet, we are sending it a link to confirm. "
         "Open that email and press the button to start receiving the briefing."
     )
     return _html(pages.message("Check your inbox", text))
 
 
-def _confirm_page(status: SubscriberStatus | None) -> HTMLResponse:
-    if status is None:
-        return _gone()
-    if status is SubscriberStatus.ACTIVE:
-        return _html(pages.message("You are subscribed", "Your subscription is confirmed."))
-    if status is not SubscriberStatus.PENDING:
-        text = "This confirmation link has expired. Subscribe again to get a new one."
-        return _html(pages.message("Link expired", text), 410)
-    text = "Press the button to confirm that you want The AI Morning Post every morning."
-    return _html(
-        pages.button_page(
-            "Confirm your subscription", text, field="confirm", label="Confirm my subscription"
-        )
-    )
-
-
-def _confirmed_page(outcome: lifecycle.Outcome) -> HTMLResponse:
+def _confirmed_page(outcome: lifecycle.Outcome, *, now: bool) -> HTMLResponse:
     if outcome is lifecycle.Outcome.UNKNOWN:
         return _gone()
     if outcome is lifecycle.Outcome.REFUSED:
         text = "This confirmation link has expired. Subscribe again to get a new one."
         return _html(pages.message("Link expired", text), 410)
-    text = "Thank you: the first issue arrives tomorrow morning."
-    return _html(pages.message("You are subscribed", text))
+    if now and outcome is lifecycle.Outcome.DONE:
+        text = "Thank you: the first issue arrives tomorrow morning."
+        return _html(pages.message("You are subscribed", text))
+    return _html(pages.message("You are subscribed", "Your subscription is confirmed."))
 
 
 def _unsubscribe_page(status: SubscriberStatus | None) -> HTMLResponse:
