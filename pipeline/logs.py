@@ -5,8 +5,10 @@ becomes ``{"time": ..., "level": "info", "logger": ..., "event": "issue sent", "
 for a log collector (journald, CloudWatch), or ``issue sent date=...`` on a terminal.
 
 Code masks addresses itself (``subscribers.addresses.mask``); the ``Redact`` filter is the
-second line of defence: it masks anything shaped like an address and removes the values of
-secret environment variables from every record, whatever code logged it.
+second line of defence: it masks anything shaped like an address, replaces the token of any
+confirm or unsubscribe URL, and removes the values of secret environment variables from
+every record, whatever code logged it (uvicorn and other libraries included: ``morningpost
+serve`` routes their loggers here, and the web app writes its own access log).
 """
 
 from __future__ import annotations
@@ -21,19 +23,27 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from subscribers.addresses import mask
+from subscribers.links import redact_tokens
 
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 SECRET_VARIABLES = ("MORNINGPOST_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _MIN_SECRET = 6  # shorter values would redact ordinary words
 # Attributes every LogRecord has; anything else on a record came in through ``extra``.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# uvicorn adds "color_message", the same text with terminal colours: not a field of ours.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every address masked and every secret replaced by ``[redacted]``."""
+    """``text`` with every address masked, every secret replaced by ``[redacted]``, and every
+    confirm or unsubscribe token (a key to someone's subscription) by ``[token]``."""
     for secret in secrets:
         text = text.replace(secret, "[redacted]")
-    return _ADDRESS.sub(lambda m: mask(m.group(0)), text)
+    return redact_tokens(_ADDRESS.sub(lambda m: mask(m.group(0)), text))
 
 
 class Redact(logging.Filter):

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     sns_topic_arn: str | None = None
     bounces_queue_url: str | None = None
     transient_bounce_limit: int = Field(default=3, ge=1)
+    # The subscribe form: sign-ups an hour per client and from everyone together, and
+    # whether a reverse proxy of the operator's sets X-Forwarded-For (else it is ignored).
+    signups_per_client_hour: int = Field(default=5, ge=1)
+    signups_per_hour: int = Field(default=200, ge=1)
+    trust_proxy: bool = False
     feeds: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_FEEDS))
     weather_url: str = "https://api.open-meteo.com"
     city: str = "Manchester, United Kingdom"

@@ -310,7 +310,8 @@ def _multipart(n: int) -> tuple[bytes, str]:
 
 def test_a_form_with_too_many_fields_is_400(client: WebClient, engine: Engine) -> None:
     urlencoded = "application/x-www-form-urlencoded"
-    response = client.post(SUBSCRIBE, content=_many_fields(25), headers={"Content-Type": urlencoded})
+    headers = {"Content-Type": urlencoded}
+    response = client.post(SUBSCRIBE, content=_many_fields(25), headers=headers)
     assert response.status_code == 400
     body, content_type = _multipart(25)
     response = client.post(SUBSCRIBE, content=body, headers={"Content-Type": content_type})
@@ -345,11 +346,13 @@ _BODIES = (
     ).map(lambda pairs: "&".join(f"{k}={v}" for k, v in pairs).encode("utf-8", "replace"))
 )
 
+_TARGETS = st.sampled_from(["sub", "unsub", "confirm"])
+
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(body=_BODIES, content_type=_CONTENT_TYPES, target=st.sampled_from(["sub", "unsub", "confirm"]))
+@given(body=_BODIES, content_type=_CONTENT_TYPES, target=_TARGETS)
 def test_no_body_or_content_type_makes_a_500(
-    fuzz_app: tuple[TestClient, dict[str, str]], body: bytes, content_type: str, target: str
+    body: bytes, content_type: str, target: str, fuzz_app: tuple[TestClient, dict[str, str]]
 ) -> None:
     client, paths = fuzz_app
     headers = {"Content-Type": content_type.encode("latin-1")}

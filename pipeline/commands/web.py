@@ -38,6 +38,9 @@ def build_app(ctx: Context) -> Starlette:
             # the bearer of the token, and off without one.
             metrics=metrics.Exposition(metrics.registry(ctx.engine), token) if token else None,
             transient_limit=settings.transient_bounce_limit,
+            signups_per_client_hour=settings.signups_per_client_hour,
+            signups_per_hour=settings.signups_per_hour,
+            trust_proxy=settings.trust_proxy,
         )
     )
 
@@ -48,9 +51,28 @@ def build_app(ctx: Context) -> Starlette:
 @pass_context
 def serve(ctx: Context, host: str, port: int) -> None:
     """Run the web app: subscribe, confirm, unsubscribe (RFC 8058), archive, SNS webhook,
-    /healthz, and /metrics for the bearer of MORNINGPOST_METRICS_TOKEN."""
+    /healthz, and /metrics for the bearer of MORNINGPOST_METRICS_TOKEN.
+
+    Logs one event per request (tokens redacted); behind a reverse proxy, set
+    MORNINGPOST_TRUST_PROXY=true so the rate limits see the client's address.
+    """
+    import logging
+
     import uvicorn
 
     app = build_app(ctx)
-    # proxy_headers: behind a local reverse proxy, log the client's address, not the proxy's.
-    uvicorn.run(app, host=host, port=port, proxy_headers=True, log_level="info")
+    logging.getLogger().setLevel(logging.INFO)  # a server's log is its only voice
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        # Our log format for everything: uvicorn's loggers propagate to the product's
+        # handler (log_config=None), and its access log, which wrote tokens in plain text,
+        # gives way to the app's own (subscribers/web/access.py).
+        log_config=None,
+        access_log=False,
+        log_level="info",
+        # The app alone decides whether to believe X-Forwarded-For (MORNINGPOST_TRUST_PROXY).
+        proxy_headers=False,
+        server_header=False,
+    )
