@@ -1,12 +1,17 @@
 """CSV import and export of the list.
 
 Import reads a header row naming an ``email`` column (``name`` and ``status`` optional, any
-other column ignored), in batches inside ONE transaction: a file that cannot be read at all
-(not UTF-8, unreadable CSV) changes nothing. Row by row, a bad row is skipped with its line
-number and a one-line reason. An import never brings back an address that unsubscribed,
-bounced or complained; a ``status`` column (as ``export`` writes it) can only carry such a
-suppression in, never lift one, so export -> import into a new store keeps them suppressed.
-An erased address (``subscribers.erasure``) is never imported again.
+other column ignored), in batches inside ONE transaction: a file whose header cannot be read
+changes nothing. Parsing is strict and line by line: one record per line, decoded as UTF-8
+line by line, so a malformed row (a quote left open, a stray quote, bytes that are not
+UTF-8) is skipped and reported with its own line number, and never swallows the rows after
+it (a quoted field may hold commas, not line breaks: ``export`` never writes any). Row by
+row, a bad row is skipped with its line number and a one-line reason; a dry run
+(``dry_run=True``) does all of it and rolls back, so its report is exactly the real one.
+An import never brings back an address that unsubscribed, bounced or complained; a
+``status`` column (as ``export`` writes it) can only carry such a suppression in, never lift
+one, so export -> import into a new store keeps them suppressed. An erased address
+(``subscribers.erasure``) is never imported again.
 
 Export writes ``status_reason`` and ``status_changed_at`` too: why and when each status was
 last set (a bounce's diagnostic, "unsubscribed through the link", "import", ...).
@@ -44,6 +49,7 @@ _IMPORTED = "import"
 _BATCH = 1000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ONE_LINE = re.compile(r"\s+")
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -78,22 +84,23 @@ class _Columns:
 
 def import_csv(
     engine: Engine,
-    stream: IO[str],
+    stream: IO[bytes],
     *,
     source: str = "import",
     batch_size: int = _BATCH,
     secret_key: str | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
-    """Merge the CSV on ``stream`` (opened with ``newline=""``) into the list.
+    """Merge the CSV on the binary ``stream`` into the list (``dry_run``: report, store nothing).
 
     ``secret_key`` recognises erased addresses; without it, an import into a store that
     erased anyone fails (``ConfigError``) rather than let one back.
     """
     report = ImportReport()
-    records = _records(stream)
+    records = _records(stream, report)
     columns = _header(records)
     seen: dict[str, int] = {}
-    with engine.begin() as conn:
+    with engine.connect() as conn, conn.begin() as transaction:
         batch: list[_Row] = []
         for line, cells in records:
             row = _parse(line, cells, columns, seen, report)
@@ -103,31 +110,49 @@ def import_csv(
                 _apply(conn, _not_erased(conn, batch, secret_key, report), source, report)
                 batch = []
         _apply(conn, _not_erased(conn, batch, secret_key, report), source, report)
+        if dry_run:
+            transaction.rollback()
     return report
 
 
-def _records(stream: IO[str]) -> Iterator[tuple[int, list[str]]]:
-    """Yield (first line number, cells) per CSV record; a blank line yields no cells."""
-    reader = csv.reader(stream)
-    while True:
-        start = reader.line_num + 1
+def _records(stream: IO[bytes], report: ImportReport) -> Iterator[tuple[int, list[str] | None]]:
+    """Yield (line number, cells) per line; cells None for a malformed line (its reason is in
+    ``report``); a blank line yields no cells."""
+    for number, raw in enumerate(_lines(stream), start=1):
         try:
-            cells = next(reader)
-        except StopIteration:
-            return
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise CsvError(
-                f"near line {start}: the file is not UTF-8 text ({err.reason}); nothing imported",
-                line=start,
-            ) from None
+            where = f"byte 0x{raw[err.start]:02x} at column {err.start + 1}"
+            report.skip(number, f"not UTF-8 text ({where}); save the file as UTF-8")
+            yield number, None
+            continue
+        try:
+            cells = next(csv.reader([text], strict=True), [])
         except csv.Error as err:
-            reason = f"line {start}: unreadable CSV ({err}); nothing imported"
-            raise CsvError(reason, line=start) from None
-        yield start, cells
+            report.skip(number, f"unreadable CSV ({_csv_reason(str(err))})")
+            yield number, None
+            continue
+        yield number, cells
 
 
-def _header(records: Iterator[tuple[int, list[str]]]) -> _Columns:
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The file's lines without their ends (LF, CRLF or a lone CR), its BOM dropped."""
+    for index, chunk in enumerate(stream):  # a binary file splits at LF only
+        if index == 0:
+            chunk = chunk.removeprefix(_BOM)
+        yield from chunk.removesuffix(b"\n").removesuffix(b"\r").split(b"\r")
+
+
+def _csv_reason(error: str) -> str:
+    if "unexpected end of data" in error:
+        return "a quote opened on this line is not closed on it"
+    return error
+
+
+def _header(records: Iterator[tuple[int, list[str] | None]]) -> _Columns:
     for line, cells in records:
+        if cells is None:
+            raise CsvError(f"line {line}: the header row cannot be read", line=line)
         if not any(cell.strip() for cell in cells):
             continue
         names = [cell.strip().lstrip("\ufeff").lower() for cell in cells]
@@ -146,9 +171,13 @@ def _cell(cells: list[str], index: int | None) -> str:
 
 
 def _parse(
-    line: int, cells: list[str], columns: _Columns, seen: dict[str, int], report: ImportReport
+    line: int,
+    cells: list[str] | None,
+    columns: _Columns,
+    seen: dict[str, int],
+    report: ImportReport,
 ) -> _Row | None:
-    if not "".join(cells).strip():
+    if cells is None or not "".join(cells).strip():
         return None  # a blank line is not a row
     raw = _cell(cells, columns.email)
     if not raw.strip():

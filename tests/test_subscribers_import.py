@@ -31,7 +31,7 @@ def engine(store_url: str) -> Engine:
 
 
 def load(engine: Engine, text: str) -> tuple[int, int, list[tuple[int, str]]]:
-    report = import_csv(engine, io.StringIO(text, newline=""))
+    report = import_csv(engine, io.BytesIO(text.encode("utf-8")))
     return report.imported, report.updated, report.skipped
 
 
@@ -144,7 +144,8 @@ def test_a_status_column_can_suppress_but_never_lift(engine: Engine) -> None:
         (b"", "the file is empty"),
         (b"\n\n", "the file is empty"),
         (b"name,address\nAda,ada@example.com\n", "no 'email' column"),
-        (b"email\nada@example.com\n\xff\xfe\n", "not UTF-8"),
+        (b"\xffemail\nada@example.com\n", "line 1: the header row cannot be read"),
+        (b'"email\nada@example.com\n', "line 1: the header row cannot be read"),
     ],
 )
 def test_unreadable_files_fail_in_one_line_and_change_nothing(
@@ -163,10 +164,11 @@ def test_unreadable_files_fail_in_one_line_and_change_nothing(
 
 def test_a_huge_cell_is_refused_cleanly(tmp_path: Path, env_settings: Path) -> None:
     path = tmp_path / "huge.csv"
-    path.write_text('email\n"' + "a" * 200_000 + '"\n', encoding="utf-8")
+    path.write_text('email\n"' + "a" * 200_000 + '"\nada@example.com\n', encoding="utf-8")
     result = invoke("subscribers", "import", str(path))
-    assert result.exit_code == 1
-    assert "line 2: unreadable CSV" in result.stderr
+    assert result.exit_code == 0
+    assert result.stderr.startswith("line 2: unreadable CSV (field larger than field limit")
+    assert result.stdout.strip() == "imported 1, updated 0, skipped 1"
 
 
 def test_many_skipped_rows_are_summarised(tmp_path: Path, env_settings: Path) -> None:
@@ -182,7 +184,8 @@ def test_many_skipped_rows_are_summarised(tmp_path: Path, env_settings: Path) ->
 
 def test_batches_see_duplicates_across_their_boundaries(engine: Engine) -> None:
     rows = [f"reader{i}@example.com" for i in range(25)] + ["READER3@example.com"]
-    report = import_csv(engine, io.StringIO("email\n" + "\n".join(rows)), batch_size=4)
+    text = "email\n" + "\n".join(rows)
+    report = import_csv(engine, io.BytesIO(text.encode()), batch_size=4)
     assert (report.imported, [line for line, _ in report.skipped]) == (25, [27])
     with engine.connect() as conn:
         assert count(conn) == 25
@@ -212,7 +215,7 @@ def test_a_hostile_csv_never_crashes_and_never_loses_anyone(
         writer.writerow(["email", "name", "status"])
     writer.writerows(rows)
     try:
-        report = import_csv(engine, io.StringIO(out.getvalue(), newline=""))
+        report = import_csv(engine, io.BytesIO(out.getvalue().encode("utf-8")))
     except SubscriberError as err:
         failure: SubscriberError | None = err
     else:
@@ -259,3 +262,89 @@ def test_export_to_a_file_by_status(tmp_path: Path, env_settings: Path) -> None:
         ("ada@example.com", "Ada", "active")
     ]
     assert rows[0]["created_at"].startswith("20")
+
+
+# -- strict, line-aware parsing; --dry-run --------------------------------------------------
+
+
+def emails_of(engine: Engine) -> set[str]:
+    return set(statuses(engine))
+
+
+def test_an_unterminated_quote_swallows_no_rows(engine: Engine) -> None:
+    text = (
+        "email,name\n"
+        'ada@example.com,"Ada\n'  # the quote is never closed
+        "grace@example.com,Grace\n"
+        "alan@example.com,Alan\n"
+        "edsger@example.com,Edsger\n"
+    )
+    imported, _, skipped = load(engine, text)
+    assert imported == 3
+    assert skipped == [(2, "unreadable CSV (a quote opened on this line is not closed on it)")]
+    assert emails_of(engine) == {"grace@example.com", "alan@example.com", "edsger@example.com"}
+
+
+def test_a_bad_byte_is_reported_on_its_own_line(tmp_path: Path, env_settings: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        b"email,name\r\nada@example.com,Ada\r\nrene@example.com,Ren\xe9\r\ngrace@example.com,G\r\n"
+    )
+    result = invoke("subscribers", "import", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (
+        "line 3: not UTF-8 text (byte 0xe9 at column 21); save the file as UTF-8\n"
+    )
+    assert result.stdout.strip() == "imported 2, updated 0, skipped 1"
+
+
+_CORRUPTIONS = {
+    "open quote": lambda email: f'{email},"Name',
+    "stray quote": lambda email: f'"{email}"x,Name',
+    "bad byte": lambda email: f"{email},Nam\udcff",
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=30),
+    st.dictionaries(
+        st.integers(min_value=0, max_value=29), st.sampled_from(sorted(_CORRUPTIONS)), max_size=8
+    ),
+    st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_every_malformed_row_is_reported_on_its_line_and_no_other_row_is_lost(
+    rows: int, corrupt: dict[int, str], newline: str
+) -> None:
+    lines = ["email,name"]
+    for i in range(rows):
+        email = f"reader{i}@example.com"
+        lines.append(_CORRUPTIONS[corrupt[i]](email) if i in corrupt else f"{email},Name {i}")
+    raw = newline.join(lines).encode("utf-8", "surrogateescape")
+    engine = open_store("sqlite://")
+    report = import_csv(engine, io.BytesIO(raw))
+    bad = {i for i in corrupt if i < rows}
+    assert sorted(line for line, _ in report.skipped) == sorted(i + 2 for i in bad)
+    assert emails_of(engine) == {f"reader{i}@example.com" for i in range(rows) if i not in bad}
+    assert report.imported == rows - len(bad)
+
+
+def test_a_dry_run_reports_what_the_import_would_do_and_stores_nothing(
+    tmp_path: Path, env_settings: Path
+) -> None:
+    assert invoke("subscribers", "add", "kept@example.com").exit_code == 0
+    assert invoke("subscribers", "remove", "kept@example.com").exit_code == 0
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "email\nnew@example.com\nkept@example.com\nnot-an-address\n'\"open\nnew@example.com\n",
+        encoding="utf-8",
+    )
+    dry = invoke("subscribers", "import", "--dry-run", str(path))
+    assert dry.exit_code == 0, dry.stderr
+    assert dry.stdout == "dry run: would have imported 1, updated 0, skipped 4; nothing stored\n"
+    assert invoke("subscribers", "count").stdout.strip() == "1"
+    assert invoke("subscribers", "count", "--status", "active").stdout.strip() == "0"
+    real = invoke("subscribers", "import", str(path))
+    assert real.stderr == dry.stderr
+    assert real.stdout == "imported 1, updated 0, skipped 4\n"
+    assert invoke("subscribers", "count", "--status", "active").stdout.strip() == "1"

@@ -75,25 +75,29 @@ def subscribers_count(ctx: Context, status: str | None) -> None:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Report what the import would do; store nothing.")
 @pass_context
-def subscribers_import(ctx: Context, file: Path) -> None:
-    """Import FILE, a CSV with an 'email' column (and optional 'name', 'status').
+def subscribers_import(ctx: Context, file: Path, dry_run: bool) -> None:
+    """Import FILE, a UTF-8 CSV with an 'email' column (and optional 'name', 'status').
 
     New addresses become active; addresses that unsubscribed, bounced or complained are
-    never re-added, nor erased ones. Invalid rows are skipped and listed by line number on
-    stderr.
+    never re-added, nor erased ones. Invalid and malformed rows are skipped and listed by
+    line number on stderr. With --dry-run, the same report, and nothing is stored.
     """
     try:
-        with file.open(encoding="utf-8-sig", newline="") as stream:
-            report = import_csv(ctx.engine, stream, secret_key=ctx.settings.secret_key)
+        with file.open("rb") as stream:
+            report = import_csv(
+                ctx.engine, stream, secret_key=ctx.settings.secret_key, dry_run=dry_run
+            )
     except OSError as err:
         raise CsvError(f"cannot read {file}: {err.strerror}", path=file) from None
     _print_reasons(report)
-    click.echo(report.summary)
+    summary = report.summary
+    click.echo(f"dry run: would have {summary}; nothing stored" if dry_run else summary)
 
 
 def _print_reasons(report: ImportReport) -> None:
-    for line, reason in report.skipped[:_REASONS_SHOWN]:
+    for line, reason in sorted(report.skipped)[:_REASONS_SHOWN]:
         click.echo(f"line {line}: {reason}", err=True)
     hidden = len(report.skipped) - _REASONS_SHOWN
     if hidden > 0:
