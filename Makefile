@@ -7,9 +7,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# `make run` sends demo content to demo subscribers through the outbox only; links in it
-# are signed with this key unless MORNINGPOST_SECRET_KEY is already set.
-SAMPLE_SECRET_KEY ?= sample-run-key-not-for-production
 
 # uv resolves the lock files (pip installs them); pinned so a re-lock is repeatable.
 UV_VERSION ?= 0.13.9
@@ -36,8 +33,10 @@ lock: $(STAMP)
 	$(LOCK) --extra postgres -o requirements.lock
 	$(LOCK) --extra postgres --extra dev -o requirements-dev.lock
 
+# The sample run works in DATA_DIR/sample/ (its own store, the outbox, its own key): it never
+# touches an operator's real store, archive or issues, whatever .env says.
 run: install
-	MORNINGPOST_SECRET_KEY="$${MORNINGPOST_SECRET_KEY:-$(SAMPLE_SECRET_KEY)}" $(BIN)/morningpost run --sample
+	$(BIN)/morningpost run --sample
 
 lint: install
 	$(BIN)/ruff check .

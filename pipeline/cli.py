@@ -56,6 +56,35 @@ class _App(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except Exception as err:
+            line = library_error(err)
+            if line is None:
+                raise  # a bug: its traceback is what a developer needs
+            click.echo(f"error: {line}", err=True)
+            sys.exit(1)
+
+
+def library_error(err: Exception) -> str | None:
+    """One line for an AWS (botocore) or HTTP (httpx) error that no closer code turned into
+    a product error: the last resort at the edge. None for anything else.
+
+    The libraries are looked up, not imported: if one was never imported, none of its errors
+    can have been raised, and `morningpost subscribers count` stays as quick as ever.
+    """
+    from pipeline.transports import aws_setup_error, one_line
+
+    botocore = sys.modules.get("botocore.exceptions")
+    if botocore is not None:
+        if isinstance(err, botocore.NoRegionError | botocore.NoCredentialsError):
+            return str(aws_setup_error("AWS", err))
+        if isinstance(err, botocore.BotoCoreError | botocore.ClientError):
+            return f"AWS: {one_line(err)}"
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(err, httpx.HTTPError):
+        request = getattr(err, "_request", None)
+        where = f" ({request.method} {request.url.host})" if request is not None else ""
+        return f"HTTP{where}: {one_line(err)}"
+    return None
 
 
 @click.group(cls=_App, context_settings={"help_option_names": ["-h", "--help"]})

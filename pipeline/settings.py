@@ -35,6 +35,10 @@ DEFAULT_FEEDS = (
 # facts pack is sent once per piece (lead, deep dive, columns, blurbs), a few thousand tokens
 # each time, plus about a thousand written back; 40,000 leaves room for one retry.
 DEFAULT_WRITER_MAX_TOKENS = 40_000
+# The key signs every subscriber link: shorter than this, it could be guessed offline from
+# one link. Sample runs sign with their own key (SAMPLE_SECRET_KEY), never the operator's.
+MIN_SECRET_KEY = 32
+SAMPLE_SECRET_KEY = "sample-run-key-links-lead-nowhere-not-for-production"  # noqa: S105 - public
 
 
 class Settings(BaseSettings):
@@ -175,11 +179,16 @@ class Settings(BaseSettings):
         return self.postal_address == PLACEHOLDER_POSTAL_ADDRESS
 
     def require_secret_key(self) -> str:
+        how = "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
         if not self.secret_key:
             raise ConfigError(
                 f"{ENV_PREFIX}SECRET_KEY is not set: it signs subscriber links; "
-                "set it to a long random string (e.g. `python -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))'`)"
+                f"set it to a long random string {how}"
+            )
+        if len(self.secret_key) < MIN_SECRET_KEY:
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRET_KEY is {len(self.secret_key)} characters: it signs "
+                f"subscriber links, so use at least {MIN_SECRET_KEY} random ones {how}"
             )
         return self.secret_key
 

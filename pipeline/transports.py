@@ -46,4 +46,26 @@ def ses_client(settings: Settings) -> SESV2Client:
     try:
         return make_client(concurrency=settings.send_concurrency)
     except BotoCoreError as err:
-        raise ConfigError(f"cannot set up the SES client: {err}") from None
+        raise aws_setup_error("SES", err) from None
+
+
+def aws_setup_error(service: str, err: Exception) -> ConfigError:
+    """One line saying which setting an AWS client is missing (region, credentials)."""
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    if isinstance(err, NoRegionError):
+        return ConfigError(
+            f"{service} needs an AWS region: set AWS_DEFAULT_REGION (e.g. eu-west-1)"
+        )
+    if isinstance(err, NoCredentialsError):
+        return ConfigError(
+            f"{service} found no AWS credentials: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or give the machine a role"
+        )
+    return ConfigError(f"cannot set up the {service} client: {one_line(err)}")
+
+
+def one_line(err: BaseException) -> str:
+    """An exception's message as one bounded line (library messages can span many)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

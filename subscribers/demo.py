@@ -6,10 +6,19 @@ import csv
 import io
 from importlib import resources
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
+from subscribers.store import schema
 from subscribers.store.roster import add_subscriber, count
 from subscribers.store.states import SubscriberStatus
+
+DEMO = "demo"  # the source of every demo subscriber
+
+
+def foreign_subscribers(conn: Connection) -> int:
+    """How many subscribers are not demo ones: a sample store holding any is a real list."""
+    t = schema.subscribers
+    return int(conn.scalar(select(func.count()).where(t.c.source != DEMO)) or 0)
 
 
 def seed_demo_subscribers(conn: Connection, csv_text: str) -> int:
@@ -19,7 +28,7 @@ def seed_demo_subscribers(conn: Connection, csv_text: str) -> int:
     rows = list(csv.DictReader(io.StringIO(csv_text)))
     for row in rows:
         status = SubscriberStatus(row["status"])
-        add_subscriber(conn, row["email"], name=row.get("name"), status=status, source="demo")
+        add_subscriber(conn, row["email"], name=row.get("name"), status=status, source=DEMO)
     return len(rows)
 
 

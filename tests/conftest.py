@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from pipeline.settings import Settings
 
-TEST_KEY = "test-secret-key-0123456789"
+TEST_KEY = "test-secret-key-0123456789-abcdefghij"
 
 # Read at import, before _isolated_env hides every MORNINGPOST_* variable from the tests.
 POSTGRES_URL = os.environ.get("MORNINGPOST_TEST_POSTGRES_URL", "")

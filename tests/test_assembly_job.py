@@ -154,7 +154,7 @@ def test_the_command_writes_the_draft_and_fails_in_one_line(
     assert done.exit_code == 0, done.output
     assert "Issue #1 of 2026-02-25" in done.output
     assert "(17 items)" in done.output
-    draft = env_settings / "issues" / "2026-02-25" / "issue.json"
+    draft = env_settings / "sample" / "issues" / "2026-02-25" / "issue.json"
     assert json.loads(draft.read_text("utf-8"))["number"] == 1
 
     monkeypatch.setenv("MORNINGPOST_MIN_ITEMS", "99")
@@ -162,4 +162,4 @@ def test_the_command_writes_the_draft_and_fails_in_one_line(
     assert refused.exit_code == 1
     assert refused.stderr.startswith("error: the issue of 2026-02-26 would feature only")
     assert refused.stderr.count("\n") == 1
-    assert not (env_settings / "issues" / "2026-02-26").exists()
+    assert not (env_settings / "sample" / "issues" / "2026-02-26").exists()

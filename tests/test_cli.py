@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pipeline.cli import main
+from pipeline.settings import SAMPLE_SECRET_KEY
 from subscribers.tokens import read_token
-from tests.conftest import TEST_KEY
+from tests.drafts import draft_from_recordings
 
 DATE = "2026-11-27"
 ACTIVE_DEMO_SUBSCRIBERS = 5
@@ -54,7 +55,7 @@ def test_bad_usage_exits_2(env_settings: Path) -> None:
 
 
 def test_missing_secret_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    result = invoke("run", "--sample", "--date", DATE)
+    result = invoke("send", "--date", DATE)
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: MORNINGPOST_SECRET_KEY is not set")
@@ -80,10 +81,12 @@ def test_run_sample_delivers_one_personal_message_per_active_subscriber(
     assert result.exit_code == 0, result.output + result.stderr
     assert "Issue #1 of 2026-11-27" in result.output
     assert f"Delivered {ACTIVE_DEMO_SUBSCRIBERS} " in result.output
-    assert (env_settings / "issues" / DATE / "email.html").exists()
-    assert (env_settings / "issues" / DATE / "issue.json").exists()
+    sample = env_settings / "sample"  # sample runs keep to their own data directory
+    assert (sample / "issues" / DATE / "email.html").exists()
+    assert (sample / "issues" / DATE / "issue.json").exists()
+    assert sorted(p.name for p in env_settings.iterdir()) == ["sample"]
 
-    messages = _outbox(env_settings)
+    messages = _outbox(sample)
     assert len(messages) == ACTIVE_DEMO_SUBSCRIBERS
     recipients, tokens = set(), set()
     for message in messages:
@@ -98,7 +101,7 @@ def test_run_sample_delivers_one_personal_message_per_active_subscriber(
         assert "{{" not in text.get_content()
         recipients.add(message["To"].addresses[0].addr_spec)
         tokens.add(token)
-        assert read_token(TEST_KEY, token) is not None
+        assert read_token(SAMPLE_SECRET_KEY, token) is not None  # never the operator's key
     assert len(recipients) == len(tokens) == ACTIVE_DEMO_SUBSCRIBERS
     assert "left.last.week@example.com" not in recipients
 
@@ -109,12 +112,13 @@ def test_run_twice_delivers_nothing_the_second_time(env_settings: Path) -> None:
     assert again.exit_code == 0, again.stderr
     assert "Delivered 0 " in again.output
     assert f"already sent {ACTIVE_DEMO_SUBSCRIBERS}" in again.output
-    assert len(_outbox(env_settings)) == ACTIVE_DEMO_SUBSCRIBERS
+    assert len(_outbox(env_settings / "sample")) == ACTIVE_DEMO_SUBSCRIBERS
 
 
 def test_status_json_after_a_run(env_settings: Path) -> None:
     invoke("run", "--sample", "--date", DATE)
-    result = invoke("status", "--date", DATE, "--json")
+    assert json.loads(invoke("status", "--date", DATE, "--json").output)["state"] is None
+    result = invoke("status", "--sample", "--date", DATE, "--json")
     assert result.exit_code == 0
     status = json.loads(result.output)
     rate = status.pop("rate_per_second")  # measured, so only its kind is known
@@ -132,7 +136,7 @@ def test_status_json_after_a_run(env_settings: Path) -> None:
 
 
 def test_stages_one_by_one(env_settings: Path) -> None:
-    assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
+    draft_from_recordings(DATE)
     rendered = invoke("render", "--date", DATE)
     assert rendered.exit_code == 0
     assert re.search(r"email\.html [\d,]+ bytes", rendered.output)
@@ -146,6 +150,15 @@ def test_stages_one_by_one(env_settings: Path) -> None:
     assert invoke("subscribers", "count", "--status", "active").output.strip() == "1"
 
 
+def test_sample_stages_one_by_one_keep_to_the_sample_directory(env_settings: Path) -> None:
+    for stage in ("assemble", "render", "approve", "send"):
+        result = invoke(stage, "--sample", "--date", DATE)
+        assert result.exit_code == 0, (stage, result.stderr)
+    sent = json.loads(invoke("status", "--sample", "--date", DATE, "--json").output)
+    assert sent["state"] == "sent"
+    assert sorted(p.name for p in env_settings.iterdir()) == ["sample"]
+
+
 def test_render_without_a_draft_fails_in_one_line(env_settings: Path) -> None:
     result = invoke("render", "--date", DATE)
     assert result.exit_code == 1
@@ -156,6 +169,7 @@ def test_render_without_a_draft_fails_in_one_line(env_settings: Path) -> None:
 def test_the_installed_console_script_runs_the_sample(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("morningpost")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MORNINGPOST_")}
+    # A one-character key is refused for real work; a sample run signs with its own key.
     env |= {"MORNINGPOST_DATA_DIR": str(tmp_path / "data"), "MORNINGPOST_SECRET_KEY": "k"}
     done = subprocess.run(
         [str(script), "run", "--sample"], env=env, capture_output=True, text=True, timeout=120
@@ -166,13 +180,13 @@ def test_the_installed_console_script_runs_the_sample(tmp_path: Path) -> None:
 
 def test_a_sent_issue_is_neither_reassembled_nor_rerendered(env_settings: Path) -> None:
     assert invoke("run", "--sample", "--date", DATE).exit_code == 0
-    draft = (env_settings / "issues" / DATE / "issue.json").read_bytes()
-    for command in (("assemble", "--sample"), ("render",)):
-        result = invoke(*command, "--date", DATE)
+    draft = (env_settings / "sample" / "issues" / DATE / "issue.json").read_bytes()
+    for command in ("assemble", "render"):
+        result = invoke(command, "--sample", "--date", DATE)
         assert result.exit_code == 1
         assert "is being sent or was sent" in result.stderr
         assert result.stderr.count("\n") == 1
-    assert (env_settings / "issues" / DATE / "issue.json").read_bytes() == draft
+    assert (env_settings / "sample" / "issues" / DATE / "issue.json").read_bytes() == draft
 
 
 def test_help_works_even_when_settings_are_bad(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,21 +196,25 @@ def test_help_works_even_when_settings_are_bad(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_reassembling_an_approved_draft_withdraws_the_approval(env_settings: Path) -> None:
+    def state() -> str:
+        status = invoke("status", "--sample", "--date", DATE, "--json")
+        return str(json.loads(status.output)["state"])
+
     assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
-    assert invoke("render", "--date", DATE).exit_code == 0
-    assert invoke("approve", "--date", DATE).exit_code == 0
-    assert json.loads(invoke("status", "--date", DATE, "--json").output)["state"] == "approved"
-    assert invoke("render", "--date", DATE).exit_code == 0  # same email: approval stands
-    assert json.loads(invoke("status", "--date", DATE, "--json").output)["state"] == "approved"
+    assert invoke("render", "--sample", "--date", DATE).exit_code == 0
+    assert invoke("approve", "--sample", "--date", DATE).exit_code == 0
+    assert state() == "approved"
+    assert invoke("render", "--sample", "--date", DATE).exit_code == 0  # same email: stands
+    assert state() == "approved"
     assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
-    assert json.loads(invoke("status", "--date", DATE, "--json").output)["state"] == "draft"
+    assert state() == "draft"
 
 
 def test_a_subject_with_braces_is_no_template_for_ses(env_settings: Path) -> None:
     from pipeline.context import Context
     from pipeline.settings import load_settings
 
-    assert invoke("assemble", "--sample", "--date", DATE).exit_code == 0
+    draft_from_recordings(DATE)
     draft = env_settings / "issues" / DATE / "issue.json"
     issue = json.loads(draft.read_text())
     issue["subject"] = "Templates {{view_url}} in the wild"

@@ -60,18 +60,18 @@ def test_approve_without_a_draft_is_refused_in_one_line(env_settings: Path) -> N
 
 def test_approve_records_who_and_when_and_status_shows_it(env_settings: Path) -> None:
     assert invoke("draft", "--sample", "--date", DATE).exit_code == 0
-    result = invoke("approve", "--date", DATE, "--by", "Ada")
+    result = invoke("approve", "--sample", "--date", DATE, "--by", "Ada")
     assert result.exit_code == 0, result.stderr
     assert result.output.startswith("Issue #1 of 2026-11-27 approved by Ada at 20")
-    status = json.loads(invoke("status", "--date", DATE, "--json").output)
+    status = json.loads(invoke("status", "--sample", "--date", DATE, "--json").output)
     assert (status["state"], status["approved_by"]) == ("approved", "Ada")
-    again = invoke("approve", "--date", DATE, "--by", "Bob")
+    again = invoke("approve", "--sample", "--date", DATE, "--by", "Bob")
     assert "approved by Ada" in again.output  # the first approval stands
 
 
 def test_approving_a_sent_issue_is_refused(env_settings: Path) -> None:
     assert invoke("run", "--sample", "--date", DATE).exit_code == 0
-    result = invoke("approve", "--date", DATE)
+    result = invoke("approve", "--sample", "--date", DATE)
     assert result.exit_code == 1
     assert "is sent: there is nothing to approve" in result.stderr
 
@@ -84,11 +84,12 @@ def test_run_with_approval_required_drafts_but_does_not_send_until_approved(
     assert refused.exit_code == 1
     assert refused.stderr.startswith("error: issue #1 of 2026-11-27 is drafted but not approved")
     assert "morningpost approve --date 2026-11-27" in refused.stderr
-    assert not list((env_settings / "outbox" / DATE).glob("*.eml"))
-    assert invoke("approve", "--date", DATE).exit_code == 0
+    outbox = env_settings / "sample" / "outbox" / DATE
+    assert not list(outbox.glob("*.eml"))
+    assert invoke("approve", "--sample", "--date", DATE).exit_code == 0
     sent = invoke("run", "--sample", "--date", DATE)
     assert sent.exit_code == 0, sent.stderr
-    assert len(list((env_settings / "outbox" / DATE).glob("*.eml"))) == 5
+    assert len(list(outbox.glob("*.eml"))) == 5
 
 
 def test_draft_sends_test_copies_to_editors_and_touches_no_ledger(
@@ -98,14 +99,15 @@ def test_draft_sends_test_copies_to_editors_and_touches_no_ledger(
     result = invoke("draft", "--sample", "--date", DATE)
     assert result.exit_code == 0, result.stderr
     assert "Test copies sent: 2 of 2" in result.output
-    copies = sorted((env_settings / "outbox" / DATE / TEST_COPIES).glob("*.eml"))
+    sample = env_settings / "sample"
+    copies = sorted((sample / "outbox" / DATE / TEST_COPIES).glob("*.eml"))
     parsed = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in copies]
     assert sorted(m["To"].addresses[0].addr_spec for m in parsed) == [
         "Ed@example.com",
         "sub@example.org",
     ]
-    assert not list((env_settings / "outbox" / DATE).glob("*.eml"))
-    engine = open_store(f"sqlite:///{env_settings / 'morningpost.db'}")
+    assert not list((sample / "outbox" / DATE).glob("*.eml"))
+    engine = open_store(f"sqlite:///{sample / 'morningpost.db'}")
     with engine.connect() as conn:
         assert sum(ledger.counts(conn, DAY).values()) == 0
         assert editions.state(conn, DAY) == EditionState.DRAFT
@@ -165,14 +167,14 @@ def test_held_renews_in_the_background(engine: Engine) -> None:
 def test_run_refuses_while_another_process_holds_the_issue(
     env_settings: Path,
 ) -> None:
-    engine = open_store(f"sqlite:///{env_settings / 'morningpost.db'}")
+    engine = open_store(f"sqlite:///{env_settings / 'sample' / 'morningpost.db'}")
     with engine.begin() as conn:
         now = dt.datetime.now(dt.UTC)
         assert locks.acquire(conn, f"issue:{DATE}", "other:42", ttl=dt.timedelta(hours=1), now=now)
     result = invoke("run", "--sample", "--date", DATE)
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: issue:{DATE} is held by other:42")
-    status = json.loads(invoke("status", "--date", DATE, "--json").output)
+    status = json.loads(invoke("status", "--sample", "--date", DATE, "--json").output)
     assert status["lock"]["owner"] == "other:42"
 
 
@@ -189,8 +191,8 @@ def _env(data: Path, **extra: str) -> dict[str, str]:
 
 
 def test_two_runs_started_at_once_send_each_subscriber_one_copy(tmp_path: Path) -> None:
-    data = tmp_path / "var"
-    env = _env(data)
+    env = _env(tmp_path / "var")
+    data = tmp_path / "var" / "sample"  # where sample runs work
     # The store exists already, as after any first command: two processes creating a
     # brand-new SQLite store at the same instant can race in its migrations (one fails to
     # open it, cleanly), which is not what this test is about.
@@ -231,17 +233,17 @@ READERS = 200  # the outbox writes ~40 messages/s (one fsync each): enough to st
 
 
 def test_schedule_stops_cleanly_on_sigterm_mid_send_with_an_exact_ledger(tmp_path: Path) -> None:
-    data = tmp_path / "var"
+    data = tmp_path / "var" / "sample"  # where a sample schedule works
     now = dt.datetime.now(dt.UTC)
     if now.hour == 23 and now.minute > 30:
         pytest.skip("too close to midnight UTC for a same-day schedule")
     start = (now - dt.timedelta(minutes=1)).strftime("%H:%M")
     engine = open_store(f"sqlite:///{data / 'morningpost.db'}")
     with engine.begin() as conn:
-        for n in range(READERS):
-            add_subscriber(conn, f"reader{n}@example.com")
+        for n in range(READERS):  # demo readers: a sample store holds nothing else
+            add_subscriber(conn, f"reader{n}@example.com", source="demo")
     env = _env(
-        data,
+        data.parent,
         MORNINGPOST_TIMEZONE="UTC",
         MORNINGPOST_DRAFT_TIME=start,
         MORNINGPOST_SEND_TIME=start,

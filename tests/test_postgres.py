@@ -27,7 +27,11 @@ from subscribers.store.engine import open_store
 from subscribers.store.migrations import MIGRATIONS, schema_migrations
 from subscribers.store.roster import add_subscriber, count, get_subscriber, iter_active
 from subscribers.store.states import SubscriberStatus
-from tests.test_cli import ACTIVE_DEMO_SUBSCRIBERS, DATE, _outbox, invoke
+from subscribers.tokens import ConfirmToken
+from tests.drafts import draft_from_recordings
+from tests.test_cli import DATE, _outbox, invoke
+
+READERS = 3
 
 DAY = dt.date(2026, 11, 27)
 T = TypeVar("T")
@@ -122,14 +126,15 @@ def test_a_few_thousand_rows_import_and_export_alike(store_url: str) -> None:
     rows = [f"reader{i}@example.com,Reader {i}," for i in range(3000)]
     rows[1234] = "reader17@EXAMPLE.com,Again,"  # a duplicate across batches
     rows[2500] = "reader2500@example.com,Left,unsubscribed"
-    report = import_csv(engine, io.StringIO("email,name,status\n" + "\n".join(rows)))
+    text = "email,name,status\n" + "\n".join(rows)
+    report = import_csv(engine, io.BytesIO(text.encode()))
     assert (report.imported, [line for line, _ in report.skipped]) == (2999, [1236])
     with engine.connect() as conn:
         assert (count(conn), count(conn, SubscriberStatus.UNSUBSCRIBED)) == (2999, 1)
     assert len(list(iter_active(engine, batch_size=700))) == 2998
     out = io.StringIO()
     assert export_csv(engine, out) == 2999
-    again = import_csv(engine, io.StringIO(out.getvalue()))  # the export reads back unchanged
+    again = import_csv(engine, io.BytesIO(out.getvalue().encode()))  # reads back unchanged
     assert (again.imported, again.updated, len(again.skipped)) == (0, 0, 2999)
 
 
@@ -140,10 +145,12 @@ def test_a_subscriber_lifecycle(store_url: str) -> None:
         first = lifecycle.request_subscription(conn, "Ada@Example.com", "Ada", resend_after=window)
         again = lifecycle.request_subscription(conn, "ada@example.com", None, resend_after=window)
         assert (first.send_confirmation, again.send_confirmation) == (True, False)
-        assert lifecycle.confirm(conn, first.subscriber_id) is lifecycle.Outcome.DONE
-        assert lifecycle.confirm(conn, first.subscriber_id) is lifecycle.Outcome.ALREADY
+        assert first.stamp is not None
+        link = ConfirmToken(first.subscriber_id, first.stamp)
+        assert lifecycle.confirm(conn, link) is lifecycle.Outcome.DONE
+        assert lifecycle.confirm(conn, link) is lifecycle.Outcome.ALREADY
         assert lifecycle.unsubscribe(conn, first.subscriber_id) is lifecycle.Outcome.DONE
-        assert lifecycle.confirm(conn, first.subscriber_id) is lifecycle.Outcome.REFUSED
+        assert lifecycle.confirm(conn, link) is lifecycle.Outcome.REFUSED
         back = lifecycle.request_subscription(conn, "ada@example.com", None, resend_after=window)
         subscriber = get_subscriber(conn, first.subscriber_id)
     assert back.subscriber_id == first.subscriber_id
@@ -151,19 +158,27 @@ def test_a_subscriber_lifecycle(store_url: str) -> None:
     assert subscriber.status == SubscriberStatus.PENDING
 
 
-def test_run_sample_on_postgres_sends_each_reader_once(
+def test_a_send_on_postgres_reaches_each_reader_once_and_samples_stay_off_it(
     postgres_url: str, env_settings: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MORNINGPOST_DATABASE_URL", postgres_url)
-    first = invoke("run", "--sample", "--date", DATE)
+    draft_from_recordings(DATE)
+    assert invoke("render", "--date", DATE).exit_code == 0
+    for n in range(READERS):
+        assert invoke("subscribers", "add", f"reader{n}@example.com").exit_code == 0
+    first = invoke("send", "--date", DATE)
     assert first.exit_code == 0, first.output + first.stderr
-    assert f"Delivered {ACTIVE_DEMO_SUBSCRIBERS} " in first.output
-    again = invoke("run", "--sample", "--date", DATE)
+    assert f"Delivered {READERS} " in first.output
+    again = invoke("send", "--date", DATE)
     assert again.exit_code == 0, again.output + again.stderr
     assert "Delivered 0 " in again.output
     recipients = [m["To"].addresses[0].addr_spec for m in _outbox(env_settings)]
-    assert len(recipients) == len(set(recipients)) == ACTIVE_DEMO_SUBSCRIBERS
+    assert len(recipients) == len(set(recipients)) == READERS
     assert not (env_settings / "morningpost.db").exists()  # the store really was PostgreSQL
     status = json.loads(invoke("status", "--date", DATE, "--json").output)
     assert (status["state"], status["number"]) == ("sent", 1)
-    assert status["deliveries"]["sent"] == ACTIVE_DEMO_SUBSCRIBERS
+    assert status["deliveries"]["sent"] == READERS
+    # A sample run never uses MORNINGPOST_DATABASE_URL: PostgreSQL stays as it was.
+    assert invoke("run", "--sample", "--date", DATE).exit_code == 0
+    assert json.loads(invoke("status", "--date", DATE, "--json").output) == status
+    assert invoke("subscribers", "count").output.strip() == str(READERS)

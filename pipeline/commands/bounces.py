@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from emails.errors import ConfigError
+from pipeline import transports
 from pipeline.commands.options import pass_context
 from pipeline.context import Context
 from pipeline.settings import ENV_PREFIX
@@ -30,7 +31,7 @@ def bounces(ctx: Context) -> None:
     try:
         client = boto3.client("sqs")
     except BotoCoreError as err:
-        raise ConfigError(f"cannot set up the SQS client: {err}") from None
+        raise transports.aws_setup_error("SQS", err) from None
     report = drain(
         client,
         settings.bounces_queue_url,

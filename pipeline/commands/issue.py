@@ -67,8 +67,9 @@ def assemble(ctx: Context, date_: dt.datetime | None, sample: bool, no_editorial
 
 @click.command()
 @date_option
+@sample_option
 @pass_context
-def render(ctx: Context, date_: dt.datetime | None) -> None:
+def render(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
     """Render issue.json into email.html, email.txt and web.html; refresh the web archive."""
     rendered = jobs.render_issue(ctx, ctx.issue(issue_date(ctx.settings, date_)))
     click.echo(f"{rendered.html_path} {rendered.html_bytes:,} bytes")
@@ -87,6 +88,7 @@ def render(ctx: Context, date_: dt.datetime | None) -> None:
     help="Also send to deliveries a crashed run left unknown (their copy may have gone out).",
 )
 @click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL; no ledger change.")
+@sample_option
 @pass_context
 def send(
     ctx: Context,
@@ -94,6 +96,7 @@ def send(
     dry_run: bool,
     resend_unknown: bool,
     to: str | None,
+    sample: bool,
 ) -> None:
     """Deliver the rendered issue to every active subscriber not yet sent; safe to re-run."""
     ws = ctx.issue(issue_date(ctx.settings, date_))
@@ -161,8 +164,9 @@ def _raise_unless_done(report: SendReport) -> None:
 @click.command()
 @date_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
+@sample_option
 @pass_context
-def status(ctx: Context, date_: dt.datetime | None, as_json: bool) -> None:
+def status(ctx: Context, date_: dt.datetime | None, as_json: bool, sample: bool) -> None:
     """The issue's state, its deliveries by state, send rate, errors, and who holds it."""
     report = issue_status(ctx.engine, issue_date(ctx.settings, date_))
     if as_json:

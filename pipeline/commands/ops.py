@@ -109,8 +109,9 @@ def draft(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
 @click.command()
 @date_option
 @click.option("--by", help="Who approves (default: your login name).")
+@sample_option
 @pass_context
-def approve(ctx: Context, date_: dt.datetime | None, by: str | None) -> None:
+def approve(ctx: Context, date_: dt.datetime | None, by: str | None, sample: bool) -> None:
     """Mark the day's draft approved for sending (see MORNINGPOST_REQUIRE_APPROVAL)."""
     ws = ctx.issue(issue_date(ctx.settings, date_))
     date = ws.date

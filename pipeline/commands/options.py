@@ -26,7 +26,10 @@ date_option = click.option(
     help="Issue date, YYYY-MM-DD (default: today in MORNINGPOST_TIMEZONE).",
 )
 sample_option = click.option(
-    "--sample", is_flag=True, help="Use the bundled recorded sources (offline, demo data)."
+    "--sample",
+    is_flag=True,
+    help="Work on the sample data directory (DATA_DIR/sample: its own store, the outbox, "
+    "recorded sources, demo subscribers); never touches the real ones.",
 )
 
 
@@ -37,15 +40,19 @@ def issue_date(settings: Settings, value: dt.datetime | None) -> dt.date:
 
 def pass_context(command: Callable[Concatenate[Context, P], R]) -> Callable[P, R]:
     """Load the settings when the command runs, so ``--help`` works even with bad ones, and
-    hand the command one ``Context``, closed (its store disposed of) when the command ends."""
+    hand the command one ``Context``, closed (its store disposed of) when the command ends.
+
+    A command run with ``--sample`` gets the sample context (``pipeline.context``): its own
+    data directory and store, whatever the settings name."""
 
     @functools.wraps(command)
     def with_context(*args: P.args, **kwargs: P.kwargs) -> R:
-        from pipeline.context import Context  # the store's libraries, once a command runs
+        # The store's libraries, once a command runs.
+        from pipeline.context import Context, sample_context
 
         settings = load_settings()
         logs.protect(settings.secret_key, settings.metrics_token_value)
-        with Context(settings) as ctx:
+        with sample_context(settings) if kwargs.get("sample") else Context(settings) as ctx:
             return command(ctx, *args, **kwargs)
 
     return with_context
