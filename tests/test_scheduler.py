@@ -298,7 +298,7 @@ def test_real_steps_draft_test_copy_approve_send(tmp_path: Path) -> None:
         data_dir=data,
         secret_key=TEST_KEY,
         require_approval=True,
-        editors=["editor@example.com", "not an address"],
+        editors=["editor@example.com"],  # a bad address is refused with the settings now
     )
     clock = ManualClock(utc(2026, 11, 27, 4, 59))
     runner = scheduler.build(Context(settings), sample=True, clock=clock)

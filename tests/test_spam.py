@@ -30,7 +30,7 @@ def test_sample_issue_scores_below_one(env_settings: Path) -> None:
     assert result.exit_code == 0, result.stderr
     # Ada's copy: the demo list also holds o'brien+news@..., and SpamAssassin scores an
     # apostrophe in To (APOSTROPHE_TOCC, 1.0): that is the address, not the issue.
-    outbox = sorted((env_settings / "outbox" / "2026-11-27").glob("*.eml"))
+    outbox = sorted((env_settings / "sample" / "outbox" / "2026-11-27").glob("*.eml"))
     message = next(eml for eml in outbox if "ada@example.com" in recipient(eml))
     report = subprocess.run(
         [str(SPAMASSASSIN), "-L", "-t"],
