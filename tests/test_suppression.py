@@ -25,7 +25,7 @@ from subscribers.store.roster import add_subscriber
 from subscribers.store.states import SubscriberStatus
 from tests.conftest import TEST_KEY
 from tests.test_feedback_events import DAY, fixture_text, seed
-from tests.test_web import RecordingTransport, make_app, serving
+from tests.test_web import RecordingTransport, make_app, web_client
 
 CAT = "cat@example.com"
 
@@ -196,18 +196,15 @@ def test_an_import_without_the_key_fails_closed_once_anyone_was_erased(engine: E
     with engine.begin() as conn:
         erasure.erase(conn, TEST_KEY, CAT)
     with pytest.raises(ConfigError, match="MORNINGPOST_SECRET_KEY"):
-        import_csv(engine, io.StringIO("email\ncat@example.com\n", newline=""))
+        import_csv(engine, io.BytesIO(b"email\ncat@example.com\n"))
     assert status_of(engine, CAT) is None
 
 
 @pytest.fixture
 def web(engine: Engine, tmp_path: Path) -> Iterator[tuple[httpx.Client, RecordingTransport]]:
     transport = RecordingTransport()
-    with (
-        serving(make_app(engine, transport, tmp_path / "archive")) as base,
-        httpx.Client(base_url=base, timeout=10) as http,
-    ):
-        yield http, transport
+    with web_client(make_app(engine, transport, tmp_path / "archive")) as http:
+        yield http, transport  # sign-ups are handled by the time a test looks
 
 
 def test_an_erased_address_cannot_return_through_the_web_form(
