@@ -196,10 +196,10 @@ def test_the_global_limit_holds_across_clients_behind_a_trusted_proxy(
 
 
 class SlowTransport(RecordingTransport):
-    """A mail server 40 ms away: what made a known address answer faster than a new one."""
+    """A mail server 60 ms away: what made a known address answer faster than a new one."""
 
     def send(self, message: EmailMessage) -> str:
-        time.sleep(0.04)  # the round trip of a real SMTP/SES call, not a wait for a race
+        time.sleep(0.06)  # the round trip of a real SMTP/SES call, not a wait for a race
         return super().send(message)
 
 
@@ -222,10 +222,10 @@ def test_the_answer_takes_as_long_for_a_member_as_for_a_stranger(
                 times.append(time.perf_counter() - started)
                 assert response.status_code == 200
         app.state.signups.join()
-    # Before: 40 ms more for a stranger (the mail went out inside the request). A generous
+    # Before: 60 ms more for a stranger (the mail went out inside the request). A generous
     # bound, far below that, keeps a loaded machine from failing it.
     gap = abs(statistics.median(new) - statistics.median(known))
-    assert gap < 0.015, f"median gap {gap * 1000:.1f} ms"
+    assert gap < 0.025, f"median gap {gap * 1000:.1f} ms"
     assert len(transport.sent) == 41
 
 
