@@ -388,7 +388,7 @@ def test_the_sample_run_without_editorial_reads_like_the_sample(
     assert done.exit_code == 0, done.output
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings == []  # every featured model's card is recorded: no 404 lines
-    issue = Issue.load(env_settings / "issues" / DAY / "issue.json")
+    issue = Issue.load(env_settings / "sample" / "issues" / DAY / "issue.json")
     assert issue.lead is not None
     assert issue.lead.kicker == "From today's chart"
     assert [t.name for t in issue.tools] == [
