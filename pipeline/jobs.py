@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,10 @@ from pipeline.sources.cards import with_cards
 from pipeline.sources.http import make_client
 from pipeline.sources.items import Gathering
 from pipeline.workspace import IssueWorkspace
+from pipeline.writer.desk import DeskEdition, make_desk
+from pipeline.writer.facts import FactsPack
+from pipeline.writer.pieces import DeskCall
+from pipeline.writer.prompts import Piece
 from subscribers.addresses import normalise
 from subscribers.demo import demo_csv, seed_demo_subscribers
 from subscribers.store import editions
@@ -63,15 +68,19 @@ def assemble_issue(
     sample: bool = False,
     gathered: Gathering | None = None,
     editorial: bool = True,
+    rewrite: bool = False,
 ) -> Issue:
     """Fetch the sources (unless ``gathered`` is given) and write ``ws``'s ``issue.json``.
 
     Too few items (``MORNINGPOST_MIN_ITEMS``) raises ``TooFewItems``: the previous draft, if
     any, stays as it was, and a new date is not given a number. ``editorial=False`` leaves
     the editors' pieces out (with ``sample``: the bundled day as if no editor wrote).
+    ``rewrite``: the AI desk asks its model again instead of answering from its cache.
     """
     ws.refuse_if_sending_began("re-assembled")
-    return _assemble(ctx, ws, sample=sample, gathered=gathered, editorial=editorial)
+    return _assemble(
+        ctx, ws, sample=sample, gathered=gathered, editorial=editorial, rewrite=rewrite
+    )
 
 
 def _assemble(
@@ -81,6 +90,7 @@ def _assemble(
     sample: bool,
     gathered: Gathering | None = None,
     editorial: bool = True,
+    rewrite: bool = False,
 ) -> Issue:
     settings = ctx.settings
     if gathered is None:
@@ -100,12 +110,56 @@ def _assemble(
         reading_heading=settings.reading_heading,
     )
     require_items(draft, settings.min_items)
+    # The desk is asked only for a day that will be drafted: a refused day costs no tokens.
+    desk = _desk(ctx, ws, rewrite=rewrite)
+    if desk is not None:
+        draft = assemble(
+            gathered,
+            date=ws.date,
+            number=1,
+            city=settings.city,
+            featured=featured,
+            now=now,
+            reading_heading=settings.reading_heading,
+            desk=desk,
+            recent_headlines=history.recent_headlines(ctx.data, ws.date),
+        )
+        draft = _with_earlier_spending(draft, ws)
     with ctx.engine.begin() as conn:
         number = editions.issue_number(conn, ws.date)
     issue = draft.model_copy(update={"number": number})
     ws.save(issue)
     ws.withdraw_approval("it was re-assembled")
     return issue
+
+
+def _desk(ctx: Context, ws: IssueWorkspace, *, rewrite: bool) -> DeskCall | None:
+    """The AI desk of the settings, answering from the issue's cache unless ``rewrite``;
+    None with ``MORNINGPOST_WRITER=none`` (nothing is built: no call can be made)."""
+    desk = make_desk(ctx.settings, cache_dir=ws.writer_cache)
+    if desk is None:
+        return None
+
+    def write(pack: FactsPack, *, covered: Collection[Piece]) -> DeskEdition:
+        return desk.write(pack, covered=covered, rewrite=rewrite)
+
+    return write
+
+
+def _with_earlier_spending(issue: Issue, ws: IssueWorkspace) -> Issue:
+    """``issue`` with the desk's total: this assembly's spending plus the earlier drafts' of
+    the same date (re-assembling answers from the cache, so it adds little or nothing)."""
+    record = issue.desk
+    if record is None or not ws.has_draft():
+        return issue
+    try:
+        earlier = Issue.load(ws.issue_json).desk
+    except (OSError, ValueError):  # a draft hand-edited out of shape: count from here
+        return issue
+    if earlier is None:
+        return issue
+    total = earlier.total.plus(record.usage)
+    return issue.model_copy(update={"desk": record.model_copy(update={"total": total})})
 
 
 def _with_featured_cards(

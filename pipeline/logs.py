@@ -26,7 +26,13 @@ from subscribers.addresses import mask
 from subscribers.links import redact_tokens
 
 _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-SECRET_VARIABLES = ("MORNINGPOST_SECRET_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+SECRET_VARIABLES = (
+    "MORNINGPOST_SECRET_KEY",
+    "MORNINGPOST_WRITER_API_KEY",
+    "MORNINGPOST_METRICS_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 _MIN_SECRET = 6  # shorter values would redact ordinary words
 # Attributes every LogRecord has; anything else on a record came in through ``extra``.
 # uvicorn adds "color_message", the same text with terminal colours: not a field of ours.

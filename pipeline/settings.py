@@ -35,6 +35,7 @@ DEFAULT_FEEDS = (
 # facts pack is sent once per piece (lead, deep dive, columns, blurbs), a few thousand tokens
 # each time, plus about a thousand written back; 40,000 leaves room for one retry.
 DEFAULT_WRITER_MAX_TOKENS = 40_000
+DEFAULT_WRITER_TIMEOUT = 60.0
 # The key signs every subscriber link: shorter than this, it could be guessed offline from
 # one link. Sample runs sign with their own key (SAMPLE_SECRET_KEY), never the operator's.
 MIN_SECRET_KEY = 32
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
     writer_model: str | None = Field(default=None, validate_default=True)
     writer_api_key: SecretStr | None = None  # SecretStr: never shown by repr() or a traceback
     writer_max_tokens: int = Field(default=DEFAULT_WRITER_MAX_TOKENS, ge=1_000)
+    # Seconds each call to the writer may take (one retry follows a timeout); a local model
+    # on a CPU may need minutes, a hung server must not hold the morning up for long.
+    writer_timeout: float = Field(default=DEFAULT_WRITER_TIMEOUT, gt=0, le=600)
     # Metrics: the scheduler serves /metrics and /healthz on METRICS_HOST:METRICS_PORT (unset:
     # off); the web app serves /metrics only to requests bearing METRICS_TOKEN (unset: off).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
@@ -169,6 +173,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'morningpost.db'}"
+
+    @property
+    def writer_api_key_value(self) -> str | None:
+        return self.writer_api_key.get_secret_value() if self.writer_api_key else None
 
     @property
     def metrics_token_value(self) -> str | None:

@@ -4,6 +4,8 @@
       morningpost.db               the store (unless MORNINGPOST_DATABASE_URL names another)
       issues/<date>/               an issue's workspace: issue.json, email.html, email.txt,
                                    web.html
+      issues/<date>/writer-cache/  the AI desk's validated answers for that day, by input
+                                   (``assemble --rewrite`` asks the model again)
       archive/                     the public web archive (``emails.archive`` names its files)
       outbox/<date>/               .eml files of the outbox transport; test-copies/ inside
       outbox/confirmations/        double opt-in mail of the web app, not tied to an issue
@@ -34,6 +36,7 @@ from subscribers.store.states import EditionState
 log = logging.getLogger(__name__)
 
 ISSUE_JSON, EMAIL_HTML, EMAIL_TXT, WEB_HTML = "issue.json", "email.html", "email.txt", "web.html"
+WRITER_CACHE = "writer-cache"
 TEST_COPIES = "test-copies"  # under outbox/<date>/, apart from the readers' messages
 # Long enough to outlive a stalled store write, short enough that a crashed holder's issue
 # is free again within minutes; the holder renews it while it works.
@@ -89,6 +92,7 @@ class IssueWorkspace:
         self.email_html = self.folder / EMAIL_HTML
         self.email_txt = self.folder / EMAIL_TXT
         self.web_html = self.folder / WEB_HTML
+        self.writer_cache = self.folder / WRITER_CACHE
 
     @property
     def outbox(self) -> Path:

@@ -11,6 +11,16 @@ request (``Call``), or by replies queued with ``queue`` (taken first, in order).
 bodies have the real shapes: OpenAI's ``{"error": {"message", "type", "code"}}``, Bedrock's
 ``x-amzn-ErrorType`` header with ``{"message": ...}``. A ``hang`` reply never answers until
 the server is closed, so a client's timeout is what ends the call: no sleeping anywhere.
+
+Run as a program, it serves scripted answers (a JSON file: one answer per piece, as in
+``tests/fixtures/writer/sample-day.json``) until stopped, for trying the desk by hand::
+
+    python -m tests.fake_llm tests/fixtures/writer/sample-day-imperfect.json --port 8765
+    MORNINGPOST_WRITER=openai MORNINGPOST_WRITER_URL=http://127.0.0.1:8765/v1 \
+    MORNINGPOST_WRITER_MODEL=fake morningpost assemble --sample --no-editorial
+
+Token counts are then estimated from the text (four characters a token), as a server that
+reports no usage would leave them.
 """
 
 from __future__ import annotations
@@ -146,25 +156,46 @@ def bedrock_error(status: int, code: str, message: str) -> Reply:
     return Reply(status=status, body={"message": message}, headers={"x-amzn-ErrorType": header})
 
 
-def answer_for(call: Call, data: dict[str, Any]) -> Reply:
+def answer_for(
+    call: Call, data: dict[str, Any], *, usage: tuple[int, int] = (1200, 300)
+) -> Reply:
     """``data`` as a well-formed answer to ``call``, in its API's structured shape."""
     if call.api == "bedrock":
         tool = call.body.get("toolConfig", {}).get("toolChoice", {}).get("tool", {}).get("name")
-        return converse_answer(data, tool=tool)
-    return chat_answer(data)
+        return converse_answer(data, tool=tool, usage=usage)
+    return chat_answer(data, usage=usage)
+
+
+def estimated_usage(call: Call, data: Any) -> tuple[int, int]:
+    """(prompt, answer) tokens at four characters a token."""
+    prompt = len(call.system_text) + len(call.user_text)
+    return prompt // 4, len(json.dumps(data, ensure_ascii=False)) // 4
+
+
+def scripted(answers: Mapping[str, Any]) -> Responder:
+    """Answers ``answers[piece]`` to each request, structured, with estimated usage; a piece
+    it has no answer for gets a 500."""
+
+    def respond(call: Call) -> Reply:
+        data = answers.get(call.piece)
+        if data is None:
+            return openai_error(500, f"no scripted answer for {call.piece!r}", "server_error")
+        return answer_for(call, data, usage=estimated_usage(call, data))
+
+    return respond
 
 
 # --- the server ---------------------------------------------------------------------------------
 
 
 class FakeLLM:
-    def __init__(self, responder: Responder | None = None) -> None:
+    def __init__(self, responder: Responder | None = None, *, port: int = 0) -> None:
         self.calls: list[Call] = []
         self.responder: Responder = responder or (lambda call: chat_answer("{}"))
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -241,3 +272,30 @@ def fake_llm(responder: Responder | None = None) -> Iterator[FakeLLM]:
         yield fake
     finally:
         fake.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the scripted answers of a JSON file on 127.0.0.1 until interrupted."""
+    import argparse
+    import signal
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m tests.fake_llm", description=main.__doc__)
+    parser.add_argument("answers", type=Path, help="JSON object: piece name -> answer")
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any)")
+    args = parser.parse_args(argv)
+    fake = FakeLLM(scripted(json.loads(args.answers.read_text("utf-8"))), port=args.port).start()
+    print(f"OpenAI-compatible: {fake.openai_url}  Converse: {fake.url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(f"served {len(fake.calls)} request(s)", flush=True)
+        fake.close()
+
+
+if __name__ == "__main__":
+    main()

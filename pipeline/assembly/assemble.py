@@ -18,6 +18,13 @@ say is left out. The order of work:
    stays plain, HTML passes the allowlist, links only http(s) and without tracking
    parameters), so ``issue.json`` is safe whatever a source let through.
 
+The AI desk (``desk``, when a writer is configured): before the lead is chosen, the day's
+facts pack (``pipeline.writer.pack``) goes to the desk once, and each piece it wrote that no
+editor's file covers replaces the deterministic one: the lead (so the sections after it skip
+what the desk's lead links to), the deep dive, the columns, and the one-line descriptions of
+the news, tools and reading. Whatever the desk could not write keeps the deterministic text;
+``Issue.desk`` records what it did. Editors' files always win.
+
 Model cards are read between planning and assembly: ``featured_model_ids`` names the models
 the issue will feature, the caller fetches their cards (``sources.cards``) and hands the
 enriched models back; the choice of models does not depend on the cards.
@@ -26,12 +33,15 @@ enriched models back; the choice of models does not depend on the cards.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from emails.errors import TooFewItems
 from emails.issue import (
     Article,
+    BlurbSection,
+    Figure,
     Issue,
     LeadStory,
     Link,
@@ -48,11 +58,18 @@ from pipeline.assembly import news as newsroom
 from pipeline.assembly.dedup import Seen, clean_url, unique
 from pipeline.assembly.numbers import by_the_numbers
 from pipeline.sources.items import EditorialPiece, Gathering, ModelItem, NewsItem, PaperItem
+from pipeline.writer.desk import BYLINE
+from pipeline.writer.facts import model_fact_id, news_fact_id, paper_fact_id
+from pipeline.writer.pack import facts_pack
+from pipeline.writer.pieces import DeskCall, Written, covered_pieces
+
+log = logging.getLogger(__name__)
 
 TOOLS_PER_ISSUE = 4
 READING_PER_ISSUE = 3
 NEWS_PER_ISSUE = 8
 DEFAULT_LEAD_SCORE = 5
+ISSUE_LANGUAGE = "en"  # the issue's own language (``Issue.language``)
 # A feed's stories older than this before the day's newest report are not news any more.
 NEWS_WINDOW = dt.timedelta(days=7)
 # A single outlet's article with this many words of its own is a long read, not a news brief.
@@ -123,22 +140,29 @@ def assemble(
     featured: Seen | None = None,
     now: dt.datetime | None = None,
     reading_heading: str | None = None,
+    desk: DeskCall | None = None,
+    recent_headlines: Sequence[str] = (),
 ) -> Issue:
     """Build the issue of ``date`` from ``gathered``; ``featured``: keys of recent issues.
 
     ``now`` is when the issue goes out (news recency is measured from it); ``reading_heading``
     names the reading section on every day (default: by the weekday, ``headlines``).
+    ``desk``: the AI desk, asked once for the pieces no editor wrote (``recent_headlines``:
+    the last issues' lead titles, which it must not repeat); None: the deterministic writer.
     """
     day = the_day(gathered, featured)
     when = now or default_now(date)
-    lead = _lead(day, when)
+    numbers = by_the_numbers(day.chart)
+    written = _written(desk, day, date=date, now=when, numbers=numbers,
+                       headlines=recent_headlines)  # fmt: skip
+    lead = _lead(day, when, written)
     used = _sources_of(lead)
-    news = choose_news(day.stories, when, skip=used)
+    news = choose_news(day.stories, when, skip=used, written=written)
     for story in news:
         for link in story.sources:
             used.add(url=link.url, title=story.headline)
-    reading = choose_reading(day.papers, day.long_reads, skip=used)
-    tools = [_tool(m) for m in _tool_models(day.models)]
+    reading = choose_reading(day.papers, day.long_reads, skip=used, written=written)
+    tools = [_tool(m, written) for m in _tool_models(day.models)]
     reading_name = headlines.reading_heading(date, reading_heading)
     masthead = Masthead(city=plain_text(city), weather=_weather(gathered))
     return Issue(
@@ -155,15 +179,66 @@ def assemble(
         ),
         masthead=masthead,
         lead=lead,
-        numbers=by_the_numbers(day.chart),
+        numbers=numbers,
         news=news,
         news_heading=headlines.NEWS_HEADING,
-        deep_dive=_first_article(day.editorial, "deep-dive"),
-        opinions=[_article(p) for p in day.editorial if p.section == "opinion"],
+        deep_dive=_deep_dive(day.editorial, written),
+        opinions=_opinions(day.editorial, written),
         tools=tools,
         reading=reading,
         reading_heading=reading_name,
+        desk=written.record() if written else None,
     )
+
+
+# --- the AI desk --------------------------------------------------------------------------------
+
+
+def _written(
+    desk: DeskCall | None,
+    day: Day,
+    *,
+    date: dt.date,
+    now: dt.datetime,
+    numbers: Sequence[Figure],
+    headlines: Sequence[str],
+) -> Written | None:
+    """The desk's edition of the day, or None (no desk, or it failed: never the issue)."""
+    if desk is None:
+        return None
+    try:
+        pack = facts_pack(
+            date=date,
+            chart=day.chart,
+            models=day.models,
+            papers=day.papers,
+            stories=newsroom.rank_stories(day.stories, _news_time(day.stories, now)),
+            long_reads=day.long_reads,
+            figures=numbers,
+            headlines=headlines,
+        )
+        edition = desk(pack, covered=covered_pieces(p.section for p in day.editorial))
+    except Exception as err:  # isolation: the desk must never stop the morning's issue
+        log.warning("writer: not used for this issue (unexpected %s)", type(err).__name__)
+        log.debug("writer: the desk failed", exc_info=True)
+        return None
+    return Written(edition, pack)
+
+
+def _deep_dive(pieces: Sequence[EditorialPiece], written: Written | None) -> Article | None:
+    editors = _first_article(pieces, "deep-dive")
+    return editors or (written.deep_dive() if written else None)
+
+
+def _opinions(pieces: Sequence[EditorialPiece], written: Written | None) -> list[Article]:
+    editors = [_article(p) for p in pieces if p.section == "opinion"]
+    return editors or (written.opinions() if written else [])
+
+
+def _by_desk(
+    written: Written | None, fact_id: str, *, section: BlurbSection, title: str
+) -> str | None:
+    return written.blurb(fact_id, section=section, title=title) if written else None
 
 
 def count_items(issue: Issue) -> int:
@@ -231,23 +306,27 @@ def _candidate(day: Day, now: dt.datetime) -> leads.Candidate | None:
     return leads.strongest_story(day.models, day.papers, day.stories, chart=day.chart, now=now)
 
 
-def _lead(day: Day, now: dt.datetime) -> LeadStory | None:
-    """The editor's lead if there is one, else one written from the strongest story."""
+def _lead(day: Day, now: dt.datetime, written: Written | None = None) -> LeadStory | None:
+    """The editor's lead if there is one, else the desk's, else one written from the
+    strongest story."""
     candidate = _candidate(day, now)
+    # An editor (or the desk) who gave no score gets the data's own measure of the day.
+    score = candidate.score if candidate else DEFAULT_LEAD_SCORE
     for piece in day.editorial:
         if piece.section == "lead":
-            # An editor who gave no score gets the data's own measure of the day.
-            score = piece.score or (candidate.score if candidate else DEFAULT_LEAD_SCORE)
-            return LeadStory(score=score, **_article(piece).model_dump())
+            return LeadStory(score=piece.score or score, **_article(piece).model_dump())
+    desk_lead = written.lead(score=score) if written else None
+    if desk_lead is not None:
+        return desk_lead
     if candidate is None:
         return None
-    written = leads.written_lead(candidate, chart=day.chart)
-    return written.model_copy(
+    deterministic = leads.written_lead(candidate, chart=day.chart)
+    return deterministic.model_copy(
         update={
-            "title": plain_text(written.title),
-            "summary": plain_text(written.summary),
-            "body_html": clean_html(written.body_html),
-            "links": _links(written.links),
+            "title": plain_text(deterministic.title),
+            "summary": plain_text(deterministic.summary),
+            "body_html": clean_html(deterministic.body_html),
+            "links": _links(deterministic.links),
         }
     )
 
@@ -296,11 +375,13 @@ def choose_news(
     *,
     skip: Seen,
     limit: int = NEWS_PER_ISSUE,
+    written: Written | None = None,
 ) -> list[Story]:
     """Up to ``limit`` stories, strongest first, every outlet's best story among them.
 
     Taking each outlet's best story first keeps one busy feed from crowding out the others;
-    the rest are filled by rank. A story the lead already links to is left out.
+    the rest are filled by rank. A story the lead already links to is left out. ``written``:
+    the AI desk's lines replace the summaries of stories in the issue's language.
     """
     ranked = [
         s for s in newsroom.rank_stories(stories, _news_time(stories, now)) if not _seen(s, skip)
@@ -314,8 +395,8 @@ def choose_news(
     for story in ranked:
         if len(chosen) < limit and story not in chosen:
             chosen.append(story)
-    written = (_story(s) for s in sorted(chosen, key=ranked.index))
-    return [story for story in written if story is not None]
+    printed = (_story(s, written) for s in sorted(chosen, key=ranked.index))
+    return [story for story in printed if story is not None]
 
 
 def _news_time(stories: Sequence[newsroom.Story], now: dt.datetime) -> dt.datetime:
@@ -329,10 +410,15 @@ def _news_time(stories: Sequence[newsroom.Story], now: dt.datetime) -> dt.dateti
     return min(now, max(dates)) if dates else now
 
 
-def _story(story: newsroom.Story) -> Story | None:
+def _story(story: newsroom.Story, written: Written | None = None) -> Story | None:
     url, headline = clean_url(story.url), plain_text(story.headline)
     if url is None or not headline:
         return None
+    summary, byline = plain_text(story.summary), ""
+    # A line in English under a headline in another language would read as a mistranslation.
+    if _in_issue_language(story.language):
+        line = _by_desk(written, news_fact_id(story.url), section="news", title=headline)
+        summary, byline = (line, BYLINE) if line else (summary, byline)
     sources: list[Link] = []
     for item in story.items:
         item_url = clean_url(item.url)
@@ -340,12 +426,17 @@ def _story(story: newsroom.Story) -> Story | None:
             sources.append(Link(title=plain_text(item.outlet), url=item_url))
     return Story(
         headline=headline,
-        summary=plain_text(story.summary),
+        summary=summary,
         url=url,
         sources=sources,
         language=plain_text(story.language or ""),
         direction=story.direction,
+        byline=byline,
     )
+
+
+def _in_issue_language(language: str | None) -> bool:
+    return not language or language.split("-")[0].lower() == ISSUE_LANGUAGE
 
 
 # --- tools and reading --------------------------------------------------------------------------
@@ -356,15 +447,19 @@ def _tool_models(models: Sequence[ModelItem]) -> list[ModelItem]:
     return [m for m in ranked if clean_url(m.url) is not None][:TOOLS_PER_ISSUE]
 
 
-def _tool(model: ModelItem) -> Tool:
+def _tool(model: ModelItem, written: Written | None = None) -> Tool:
+    name = plain_text(leads.short_name(model))
+    line = _by_desk(written, model_fact_id(model.id), section="tools", title=name)
+    description = line or blurbs.tool_blurb(model)
     return Tool(
-        name=plain_text(leads.short_name(model)),
-        description=blurbs.tool_blurb(model),
+        name=name,
+        description=description,
         url=clean_url(model.url) or "",
-        task=blurbs.tool_task(model),
+        task=blurbs.tool_task(model, description=description),
         size=blurbs.tool_size(model),
         licence=plain_text(model.licence or ""),
         popularity=blurbs.tool_popularity(model),
+        byline=BYLINE if line else "",
     )
 
 
@@ -374,6 +469,7 @@ def choose_reading(
     *,
     skip: Seen,
     limit: int = READING_PER_ISSUE,
+    written: Written | None = None,
 ) -> list[Reading]:
     """The best papers and long reads, each once, none the lead or the news already has.
 
@@ -394,7 +490,7 @@ def choose_reading(
     for item in order:
         if skip.has(url=item.url):
             continue
-        reading = _reading_item(item)
+        reading = _reading_item(item, written)
         if reading is not None:
             items.append(reading)
         if len(items) == limit:
@@ -417,14 +513,17 @@ def _published(item: PaperItem | NewsItem) -> dt.datetime:
     return item.published_at
 
 
-def _reading_item(item: PaperItem | NewsItem) -> Reading | None:
+def _reading_item(item: PaperItem | NewsItem, written: Written | None = None) -> Reading | None:
     url = clean_url(item.url)
     title = plain_text(item.title)
     if url is None or not title:
         return None
+    fact_id = paper_fact_id(item.id) if isinstance(item, PaperItem) else news_fact_id(item.url)
+    line = _by_desk(written, fact_id, section="reading", title=title)
     return Reading(
         title=title,
-        description=plain_text(blurbs.reading_blurb(item)),
+        description=line or plain_text(blurbs.reading_blurb(item)),
         url=url,
         source=plain_text(blurbs.reading_source(item)),
+        byline=BYLINE if line else "",
     )

@@ -42,11 +42,12 @@ def tool_blurb(model: ModelItem) -> str:
     return cut_at_word(prose or describe_model(model), BLURB_LIMIT)
 
 
-def tool_task(model: ModelItem) -> str:
+def tool_task(model: ModelItem, *, description: str | None = None) -> str:
     """The Hub task in words, "Speech recognition"; "" when the Hub lists none, or when the
-    blurb already is just that (a card without prose, a model with nothing more to say)."""
+    description (``tool_blurb``'s unless given) already is just that (a card without prose, a
+    model with nothing more to say)."""
     task = task_words(model.pipeline_tag) or ""
-    return "" if task == tool_blurb(model) else task
+    return "" if task == (tool_blurb(model) if description is None else description) else task
 
 
 def tool_size(model: ModelItem) -> str:

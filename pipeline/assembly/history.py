@@ -49,6 +49,22 @@ def featured_before(data: DataDir, date: dt.date, count: int = RECENT_ISSUES) ->
     return seen
 
 
+def recent_headlines(data: DataDir, date: dt.date, count: int = RECENT_ISSUES) -> list[str]:
+    """The lead titles of the ``count`` latest issues before ``date``, newest first: the AI
+    desk is shown them so that it does not repeat itself."""
+    titles: list[str] = []
+    for path in recent_issue_files(data, date, count):
+        try:
+            issue = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # featured_before has said so already
+        lead = issue.get("lead") if isinstance(issue, dict) else None
+        title = _text(lead, "title") if isinstance(lead, dict) else ""
+        if title:
+            titles.append(title)
+    return titles
+
+
 def featured_items(issue: Any) -> Iterator[tuple[str, str]]:
     """(url, title) of each featured item: the lead's source links, news, tools, reading.
 

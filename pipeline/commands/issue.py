@@ -20,7 +20,7 @@ from pipeline.context import Context
 from pipeline.sending import progress
 from pipeline.sending.engine import SendReport
 from pipeline.settings import ENV_PREFIX
-from pipeline.status import issue_status, text_lines
+from pipeline.status import desk_line, issue_status, text_lines
 
 
 @click.command()
@@ -56,13 +56,24 @@ def _report_line(report: SendReport, via: str) -> str:
     is_flag=True,
     help="Leave the editors' Markdown out: the issue as it reads on a day no editor wrote.",
 )
+@click.option(
+    "--rewrite",
+    is_flag=True,
+    help="Ask the AI desk's model again rather than reuse its answers for this day's input.",
+)
 @pass_context
-def assemble(ctx: Context, date_: dt.datetime | None, sample: bool, no_editorial: bool) -> None:
+def assemble(
+    ctx: Context, date_: dt.datetime | None, sample: bool, no_editorial: bool, rewrite: bool
+) -> None:
     """Fetch the sources and write DATA_DIR/issues/DATE/issue.json (re-running replaces it)."""
     ws = ctx.issue(issue_date(ctx.settings, date_))
-    issue = jobs.assemble_issue(ctx, ws, sample=sample, editorial=not no_editorial)
+    issue = jobs.assemble_issue(
+        ctx, ws, sample=sample, editorial=not no_editorial, rewrite=rewrite
+    )
     click.echo(f"Issue #{issue.number} of {issue.date}: {issue.subject}")
     click.echo(f"  Draft: {ws.issue_json} ({count_items(issue)} items)")
+    if issue.desk is not None:
+        click.echo(f"  {desk_line(issue.desk)}")
 
 
 @click.command()
@@ -168,7 +179,8 @@ def _raise_unless_done(report: SendReport) -> None:
 @pass_context
 def status(ctx: Context, date_: dt.datetime | None, as_json: bool, sample: bool) -> None:
     """The issue's state, its deliveries by state, send rate, errors, and who holds it."""
-    report = issue_status(ctx.engine, issue_date(ctx.settings, date_))
+    date = issue_date(ctx.settings, date_)
+    report = issue_status(ctx.engine, date, draft=ctx.issue(date).issue_json)
     if as_json:
         click.echo(json.dumps(report))
         return

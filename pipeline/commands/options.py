@@ -51,7 +51,9 @@ def pass_context(command: Callable[Concatenate[Context, P], R]) -> Callable[P, R
         from pipeline.context import Context, sample_context
 
         settings = load_settings()
-        logs.protect(settings.secret_key, settings.metrics_token_value)
+        logs.protect(
+            settings.secret_key, settings.metrics_token_value, settings.writer_api_key_value
+        )
         with sample_context(settings) if kwargs.get("sample") else Context(settings) as ctx:
             return command(ctx, *args, **kwargs)
 

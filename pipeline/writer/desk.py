@@ -45,7 +45,7 @@ from emails.errors import (
     WriterTruncated,
 )
 from pipeline import metrics
-from pipeline.settings import Settings
+from pipeline.settings import DEFAULT_WRITER_TIMEOUT, Settings
 from pipeline.writer.backends import Backend, BedrockConverse, Completion, OpenAICompatible
 from pipeline.writer.facts import FactsPack
 from pipeline.writer.grounding import Checked, Grounding
@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 
 BYLINE = "The AI Desk"
 ANALYSIS = "Analysis"
-CALL_TIMEOUT = 60.0  # seconds per call; a local model on a CPU is slow, a hung one is not
+CALL_TIMEOUT = DEFAULT_WRITER_TIMEOUT  # seconds per call, unless MORNINGPOST_WRITER_TIMEOUT
 MIN_ANSWER_TOKENS = 400  # less room than this for an answer and the call is not worth making
 MAX_RATE_LIMIT_WAIT = 5.0  # seconds: the morning does not wait longer for a busy server
 MAX_BLURB_CHARS = 240
@@ -556,11 +556,11 @@ def _edition(written: dict[Piece, object], report: DeskReport) -> DeskEdition:
 
 
 def make_desk(
-    settings: Settings, *, cache_dir: Path | None, timeout: float = CALL_TIMEOUT
+    settings: Settings, *, cache_dir: Path | None, timeout: float | None = None
 ) -> Desk | None:
     """The desk the settings ask for; None for ``MORNINGPOST_WRITER=none`` (nothing is
-    built, so no network call can happen)."""
-    backend = make_backend(settings, timeout=timeout)
+    built, so no network call can happen). ``timeout``: per call, else the setting's."""
+    backend = make_backend(settings, timeout=timeout or settings.writer_timeout)
     if backend is None:
         return None
     return Desk(backend, budget=settings.writer_max_tokens, cache_dir=cache_dir)
