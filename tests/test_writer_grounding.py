@@ -157,6 +157,19 @@ def test_title_case_headlines_check_only_strong_names() -> None:
     assert not GROUNDING.check_sentence("Qwen2.5-7B Takes The Crown", title=True).passed
 
 
+def test_a_version_inside_a_model_name_is_part_of_the_name() -> None:
+    """A lower-case part of a name ("v0.2") is not an adjective to trim off ("Arabic-focused")."""
+    repo = "ExampleQuant/Mistral-7B-Instruct-v0.2-GPTQ"
+    pack = sample_pack()
+    model = MODELS[0].model_copy(update={"id": f"model:{repo}", "name": repo, "org": "x"})
+    grounding = Grounding(pack.model_copy(update={"items": (*pack.items, model)}))
+    assert grounding.check_sentence(f"{repo} is one of the day's items.").passed
+    assert grounding.check_sentence("Mistral-7B-Instruct-v0.2-GPTQ is a quantised copy.").passed
+    verdict = grounding.check_sentence("Mistral-7B-Instruct-v0.3-GPTQ is a quantised copy.")
+    assert not verdict.passed
+    assert GROUNDING.check_sentence("Arabic-focused models trend.").passed
+
+
 def test_check_text_keeps_and_removes_whole_sentences() -> None:
     checked = GROUNDING.check_text(
         "ModelFarm/YOLO-R trends with 71 likes. It runs at 300 FPS on a phone. "

@@ -357,9 +357,15 @@ def _word(token: str) -> _Word:
 
 
 def _trim_lower_parts(word: str) -> str:
-    """"Arabic-focused" -> "Arabic"; "non-English" -> "English"; others unchanged."""
+    """"Arabic-focused" -> "Arabic"; "non-English" -> "English"; others unchanged.
+
+    Only lower-case *words* are trimmed: a version ("Mistral-7B-Instruct-v0.2-GPTQ") is part
+    of a name, and a repo id ("org/name-v0.2") is checked whole.
+    """
+    if "/" in word:
+        return word
     parts = re.split(r"([-\u2013])", word)
-    keep = [p for p in parts[::2] if not p.islower()]
+    keep = [p for p in parts[::2] if not (p.isalpha() and p.islower())]
     return "-".join(keep) if keep else word
 
 
