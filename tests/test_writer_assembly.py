@@ -396,7 +396,6 @@ def test_a_failing_writer_falls_back_to_the_deterministic_issue(
         assert run.seconds < 2 * TIMEOUT + 15
     everything = run.assembled.stdout + run.assembled.stderr + issue.to_json()
     assert "sorry" not in everything.lower()
-    assert "error" not in run.assembled.stderr.lower() or kind != "slow"
 
 
 # --- cache, rewrite, status -----------------------------------------------------------------

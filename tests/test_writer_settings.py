@@ -33,6 +33,8 @@ def test_by_default_no_writer_and_no_desk(tmp_path: Path) -> None:
         ({"WRITER": "claude"}, "WRITER", "'none', 'openai' or 'bedrock'"),
         ({"WRITER_URL": "localhost:11434"}, "WRITER_URL", "not an http(s) URL"),
         ({"WRITER_MAX_TOKENS": "500"}, "WRITER_MAX_TOKENS", "greater than or equal to 1000"),
+        ({"WRITER_TIMEOUT": "0"}, "WRITER_TIMEOUT", "greater than 0"),
+        ({"WRITER_TIMEOUT": "3600"}, "WRITER_TIMEOUT", "less than or equal to 600"),
     ],
 )
 def test_bad_writer_settings_fail_with_one_line(
