@@ -63,14 +63,14 @@ class Run:
 
     @property
     def issue_dir(self) -> Path:
-        return self.folder / "var" / "issues" / DAY
+        return self.folder / "var" / "sample" / "issues" / DAY  # sample runs keep apart
 
     @property
     def issue(self) -> Issue:
         return Issue.load(self.issue_dir / "issue.json")
 
     def render(self) -> subprocess.CompletedProcess[str]:
-        return morningpost(self.folder, "render", "--date", DAY)
+        return morningpost(self.folder, "render", "--sample", "--date", DAY)
 
     def text(self, name: str) -> str:
         return (self.issue_dir / name).read_text("utf-8")
@@ -424,9 +424,9 @@ def test_reassembling_pays_nothing_and_rewrite_asks_again(tmp_path: Path) -> Non
     assert (record.total.calls, record.total.input_tokens, record.total.assemblies) == (
         8, 8 * 1200, 3,
     )  # fmt: skip
-    assert list((tmp_path / "var/issues" / DAY / "writer-cache").glob("writer-*.json"))
+    assert list((rewritten.issue_dir / "writer-cache").glob("writer-*.json"))
 
-    status = morningpost(tmp_path, "status", "--date", DAY, "--json")
+    status = morningpost(tmp_path, "status", "--sample", "--date", DAY, "--json")
     assert status.returncode == 0, status.stderr
     writer = json.loads(status.stdout)["writer"]
     assert (writer["backend"], writer["model"]) == ("openai", "llama3.2")
@@ -437,15 +437,15 @@ def test_reassembling_pays_nothing_and_rewrite_asks_again(tmp_path: Path) -> Non
     assert (writer["pieces"], writer["blurbs"], writer["removed"]) == (
         ["lead", "deep-dive", "opinion"], 10, 0,
     )  # fmt: skip
-    lines = morningpost(tmp_path, "status", "--date", DAY).stdout
+    lines = morningpost(tmp_path, "status", "--sample", "--date", DAY).stdout
     assert "writer openai llama3.2: 9,600 tokens in, 2,400 out" in lines
     assert "8 call(s) over 3 assemblies" in lines
 
 
 def test_status_of_an_issue_without_the_desk_says_nothing_of_it(plain: Run) -> None:
-    status = morningpost(plain.folder, "status", "--date", DAY, "--json")
+    status = morningpost(plain.folder, "status", "--sample", "--date", DAY, "--json")
     assert json.loads(status.stdout)["writer"] is None
-    assert "writer" not in morningpost(plain.folder, "status", "--date", DAY).stdout
+    assert "writer" not in morningpost(plain.folder, "status", "--sample", "--date", DAY).stdout
 
 
 # --- a prompt injection in a feed ------------------------------------------------------------

@@ -140,7 +140,8 @@ def test_editors_files_win_and_the_desk_writes_only_the_rest(fake: FakeLLM) -> N
 
 
 def _draft(day: str = DAY) -> Issue:
-    return Issue.load(Path(os.environ["MORNINGPOST_DATA_DIR"]) / "issues" / day / "issue.json")
+    data = Path(os.environ["MORNINGPOST_DATA_DIR"]) / "sample"  # where sample runs keep apart
+    return Issue.load(data / "issues" / day / "issue.json")
 
 
 def test_the_last_issues_headlines_go_to_the_desk(fake: FakeLLM) -> None:
