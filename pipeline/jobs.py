@@ -251,17 +251,61 @@ def send(
 ) -> SendReport:
     """Send the rendered issue of ``ws`` to every active subscriber not yet sent.
 
+    Any number of processes may send one issue at once: each delivery goes out once, by
+    the ledger's leases. Each takes the issue's lock only to start (read the rendered
+    files, move the issue to ``sending``), so none starts while a draft is being written.
     Setting ``stop`` ends the send cleanly: calls in flight are recorded, nothing more
     goes out, and the report says ``interrupted``.
     """
-    mailing = _mailing(ctx, ws)
     transport = transport or ctx.transport(ws.outbox)
-    if not dry_run:
-        publish_archive(ctx.data, ctx.engine, ctx.settings.public_url, including=ws.date)
-    options = SendOptions(
-        concurrency=ctx.settings.send_concurrency,
-        max_rate=None if dry_run else _send_rate(ctx, transport),
+    if dry_run:
+        return _deliver(ctx, _mailing(ctx, ws), transport, None, dry_run=True, progress=progress)
+    rate = _send_rate(ctx, transport)
+    with ws.locked(wait=START_WAIT):
+        mailing = _begin(ctx, ws)
+    return _deliver(
+        ctx,
+        mailing,
+        transport,
+        rate,
         resend_unknown=resend_unknown,
+        progress=progress,
+        stop=stop,
+    )
+
+
+# How long a send waits for the issue's lock: another send starting holds it a moment, a
+# run drafting the issue (sources, render) up to a minute or so.
+START_WAIT = dt.timedelta(seconds=90)
+
+
+def _begin(ctx: Context, ws: IssueWorkspace) -> Mailing:
+    """Under the issue's lock: read the rendered issue, publish it, mark it ``sending``
+    (from then on nobody re-renders it)."""
+    mailing = _mailing(ctx, ws)
+    publish_archive(ctx.data, ctx.engine, ctx.settings.public_url, including=ws.date)
+    with ctx.engine.begin() as conn:
+        editions.move(conn, ws.date, EditionState.SENDING)
+    return mailing
+
+
+def _deliver(
+    ctx: Context,
+    mailing: Mailing,
+    transport: Transport,
+    rate: float | None,
+    *,
+    dry_run: bool = False,
+    resend_unknown: bool = False,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> SendReport:
+    settings = ctx.settings
+    options = SendOptions(
+        concurrency=settings.send_concurrency,
+        max_rate=rate,
+        resend_unknown=resend_unknown,
+        lease=dt.timedelta(seconds=settings.send_lease_seconds),
     )
     return send_issue(
         ctx.engine,
@@ -328,9 +372,11 @@ def run(
 ) -> RunResult:
     """Assemble (unless a draft exists), render (unless sending began), then send.
 
-    Holds the issue's lock in the store throughout (``LockHeld`` if another process has
-    it), sends only once approved when approval is required (``NotApproved``); setting
-    ``stop`` ends the send cleanly (the report says ``interrupted``).
+    Holds the issue's lock in the store while it drafts and until the issue is
+    ``sending`` (``LockHeld`` if another process has it), then sends as ``send`` does,
+    alongside any other process sending the issue. Sends only once approved when approval
+    is required (``NotApproved``); setting ``stop`` ends the send cleanly (the report
+    says ``interrupted``).
     """
     ctx.settings.require_secret_key()
     with ws.locked():
@@ -339,7 +385,9 @@ def run(
         _require_approval(ctx, ws)
         # Sample content must never reach real readers, whatever transport is configured.
         transport = ctx.transport(ws.outbox, sample=sample)
-        report = send(ctx, ws, transport=transport, stop=stop)
+        rate = _send_rate(ctx, transport)
+        mailing = _begin(ctx, ws)
+    report = _deliver(ctx, mailing, transport, rate, stop=stop)
     via = transports.destination(ctx.settings, ws.outbox, sample=sample)
     return RunResult(issue=issue, rendered=rendered, report=report, seeded=seeded, via=via)
 

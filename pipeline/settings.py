@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     max_send_rate: float | None = Field(default=None, gt=0)
     # Sending threads; a crash leaves at most this many x 50 deliveries unknown.
     send_concurrency: int = Field(default=8, ge=1, le=64)
+    # Seconds a claimed delivery stays a send process's without a heartbeat: a dead
+    # process's deliveries are unknown (and resendable) this long after it died.
+    send_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
     ses_configuration_set: str | None = None  # SES events (bounces...) are published through it
     unsubscribe_mailto: str | None = None  # address for List-Unsubscribe's mailto, after the URL
     editorial_dir: Path = Path("./content")

@@ -175,9 +175,12 @@ class IssueWorkspace:
                 log.warning("the approval of %s is withdrawn: %s", self.date, why)
 
     @contextmanager
-    def locked(self) -> Iterator[locks.Lease]:
-        """Hold the issue's lock (``LockHeld`` if another process has it)."""
-        with locks.held(self.engine, issue_lock(self.date), ttl=ISSUE_LOCK_TTL) as lease:
+    def locked(self, *, wait: dt.timedelta = dt.timedelta(0)) -> Iterator[locks.Lease]:
+        """Hold the issue's lock (``LockHeld`` if another process still has it after
+        ``wait``)."""
+        with locks.held(
+            self.engine, issue_lock(self.date), ttl=ISSUE_LOCK_TTL, wait=wait
+        ) as lease:
             yield lease
 
 

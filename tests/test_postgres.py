@@ -24,8 +24,10 @@ from subscribers import lifecycle
 from subscribers.csvio import export_csv, import_csv
 from subscribers.store import editions, ledger, schema
 from subscribers.store.engine import open_store
+from subscribers.store.ledger import Outcomes
 from subscribers.store.migrations import MIGRATIONS, schema_migrations
 from subscribers.store.roster import add_subscriber, count, get_subscriber, iter_active
+from subscribers.store.stamps import now as utc_now
 from subscribers.store.states import SubscriberStatus
 from subscribers.tokens import ConfirmToken
 from tests.drafts import draft_from_recordings
@@ -34,6 +36,7 @@ from tests.test_cli import DATE, _outbox, invoke
 READERS = 3
 
 DAY = dt.date(2026, 11, 27)
+LEASE = dt.timedelta(minutes=2)
 T = TypeVar("T")
 
 
@@ -89,20 +92,21 @@ def test_two_engines_claiming_at_once_never_both_claim(store_url: str) -> None:
     chunks = [ids[i : i + 30] for i in range(0, len(ids), 30)]
     barrier = threading.Barrier(2, timeout=30)
 
-    def claimer(engine: Engine, release: bool) -> tuple[set[int], set[int]]:
+    def claimer(engine: Engine, owner: str, release: bool) -> tuple[set[int], set[int]]:
         claimed: set[int] = set()
         skipped: set[int] = set()
         for chunk in chunks:
             barrier.wait()  # both claim the same chunk at the same moment
             with engine.begin() as conn:
-                got = ledger.claim_batch(conn, DAY, chunk, resend_unknown_before=None)
+                got = ledger.claim_batch(
+                    conn, DAY, chunk, owner=owner, now=utc_now(), lease=LEASE
+                )
             barrier.wait()  # neither finishes (or releases) a row before both claimed
             with engine.begin() as conn:
                 outcome = [(i, "x") for i in got.claimed]
-                if release:  # round one hands the rows back: round two claims by UPDATE
-                    ledger.finish_batch(conn, DAY, released=outcome)
-                else:
-                    ledger.finish_batch(conn, DAY, sent=outcome)
+                # Round one hands the rows back: round two claims by UPDATE.
+                done = Outcomes(released=outcome) if release else Outcomes(sent=outcome)
+                ledger.finish_batch(conn, DAY, owner, done, now=utc_now())
             claimed |= got.claimed
             skipped |= got.skipped
         return claimed, skipped
@@ -110,7 +114,7 @@ def test_two_engines_claiming_at_once_never_both_claim(store_url: str) -> None:
     inactive = set(ids[::10])
     for release in (True, False):  # the INSERT path, then the UPDATE path
         (a, a_skipped), (b, b_skipped) = _race(
-            partial(claimer, one, release), partial(claimer, two, release)
+            partial(claimer, one, "one", release), partial(claimer, two, "two", release)
         )
         assert not a & b, "a delivery was claimed by both"
         assert a | b == set(ids) - inactive

@@ -8,9 +8,10 @@ import threading
 from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from emails.errors import (
     DeliveryUnknown,
@@ -29,15 +30,18 @@ from pipeline.sending.progress import LogProgress
 from pipeline.sending.ratelimit import TokenBucket, backoff_delay
 from subscribers.store import editions, ledger, schema
 from subscribers.store.engine import open_store
+from subscribers.store.ledger import Outcomes
 from subscribers.store.roster import Subscriber, add_subscriber
 from subscribers.store.states import DeliveryState, EditionState, SubscriberStatus
 from subscribers.tokens import read_token
-from tests.store_helpers import claim
+from tests.store_helpers import leave_unknown
 
 FIXTURE = Path(__file__).parent / "fixtures" / "issue.json"
 DAY = dt.date(2026, 2, 25)
 KEY = "send-test-key"
 FAST = SendOptions(concurrency=2, backoff_base=0.001, backoff_cap=0.01)
+T0 = dt.datetime(2026, 2, 25, 6, 30, tzinfo=dt.UTC)
+LEASE = dt.timedelta(minutes=2)
 
 
 class RecordingTransport:
@@ -177,7 +181,7 @@ def test_a_refused_recipient_fails_alone_and_is_retried_next_run(
             )
         )
     assert error == "MessageRejected: b@example.com refused"
-    assert _edition_state(engine) == EditionState.SENDING
+    assert _edition_state(engine) == EditionState.INCOMPLETE
     retry = RecordingTransport()
     send_issue(engine, retry, mailing, options=FAST)
     assert retry.recipients() == ["b@example.com"]
@@ -200,21 +204,21 @@ def test_a_whole_call_refused_for_one_address_is_halved_until_it_fails_alone(
     assert _states(engine)["b@example.com"] == DeliveryState.FAILED
 
 
-def test_a_delivery_left_in_flight_is_not_resent_unless_asked(
-    engine: Engine, mailing: Mailing
-) -> None:
+def test_an_unknown_delivery_is_not_resent_unless_asked(engine: Engine, mailing: Mailing) -> None:
     with engine.begin() as conn:
-        claim(conn, DAY, 1)  # a crash after this: the message may have left
+        leave_unknown(conn, DAY, 1)  # a process died after this: the message may have left
     transport = RecordingTransport()
     report = send_issue(engine, transport, mailing, options=FAST)
     assert "a@example.com" not in transport.recipients()
-    assert (report.already, report.unknown) == (1, 1)
+    assert (report.already, report.passed_unknown, report.unknown) == (0, 1, 1)
+    assert report.state == EditionState.INCOMPLETE
     resend = RecordingTransport()
     again = send_issue(
         engine, resend, mailing, options=SendOptions(concurrency=2, resend_unknown=True)
     )
     assert resend.recipients() == ["a@example.com"]
-    assert (again.delivered, again.unknown) == (1, 0)
+    assert (again.delivered, again.already, again.unknown) == (1, 2, 0)
+    assert again.state == EditionState.SENT
 
 
 def test_unsubscribed_before_the_send_gets_nothing(engine: Engine, mailing: Mailing) -> None:
@@ -366,16 +370,23 @@ def test_dry_run_touches_neither_transport_nor_ledger(engine: Engine, mailing: M
     assert _edition_state(engine) == EditionState.DRAFT
 
 
+def _claim(conn: Connection, ids: list[int], **kwargs: Any) -> ledger.Claim:
+    at = kwargs.pop("at", T0)
+    return ledger.claim_batch(conn, DAY, ids, now=at, lease=LEASE, **{"owner": "me", **kwargs})
+
+
 def test_claim_batch_claims_once_and_skips_the_inactive(engine: Engine) -> None:
     with engine.begin() as conn:
-        first = ledger.claim_batch(conn, DAY, [1, 2, 3, 4])
-        second = ledger.claim_batch(conn, DAY, [1, 2, 3, 4])
-    assert (first.claimed, first.skipped, first.already) == ({1, 2, 3}, {4}, 0)
-    assert (second.claimed, second.skipped, second.already) == (set(), set(), 4)
+        first = _claim(conn, [1, 2, 3, 4])
+        second = _claim(conn, [1, 2, 3, 4])
+    assert (first.claimed, first.skipped, first.left) == ({1, 2, 3}, {4}, 0)
+    assert (second.claimed, second.skipped, second.left) == (set(), set(), 4)
+    done = Outcomes(sent=[(1, "m1")], failed=[(2, "no")], released=[(3, "x")])
     with engine.begin() as conn:
-        ledger.finish_batch(conn, DAY, sent=[(1, "m1")], failed=[(2, "no")], released=[(3, "x")])
-        ledger.finish_batch(conn, DAY, sent=[(2, "late")])  # only rows in `sending` change
-        third = ledger.claim_batch(conn, DAY, [1, 2, 3])
+        assert ledger.finish_batch(conn, DAY, "me", done, now=T0) == 3
+        # Only rows in ``sending`` for their owner change.
+        assert ledger.finish_batch(conn, DAY, "me", Outcomes(sent=[(2, "late")]), now=T0) == 0
+        third = _claim(conn, [1, 2, 3])
     assert third.claimed == {2, 3}
     with engine.connect() as conn:
         row = conn.execute(
@@ -386,14 +397,32 @@ def test_claim_batch_claims_once_and_skips_the_inactive(engine: Engine) -> None:
     assert tuple(row) == ("m1", 1)
 
 
-def test_resend_unknown_takes_only_rows_older_than_the_run(engine: Engine) -> None:
+def test_a_row_in_flight_is_never_taken_an_expired_one_only_by_a_resend(engine: Engine) -> None:
     with engine.begin() as conn:
-        ledger.claim_batch(conn, DAY, [1])
-    before = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    after = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        assert _claim(conn, [1, 2], owner="alive").claimed == {1, 2}
+    live, expired = T0 + LEASE - dt.timedelta(seconds=1), T0 + LEASE + dt.timedelta(seconds=1)
     with engine.begin() as conn:
-        assert ledger.claim_batch(conn, DAY, [1], resend_unknown_before=before).claimed == set()
-        assert ledger.claim_batch(conn, DAY, [1], resend_unknown_before=after).claimed == {1}
+        # Its owner is alive (the lease lasts): nobody takes it, resending or not.
+        assert _claim(conn, [1], owner="other", at=live).claimed == set()
+        assert _claim(conn, [1], owner="other", at=live, resend_unknown=True).claimed == set()
+        assert ledger.tally(conn, DAY, now=live) == ledger.Tally(in_flight=2)
+        # The owner's heartbeat pushes the lease on: still alive after the first expiry.
+        assert ledger.renew(conn, DAY, "alive", until=expired + LEASE) == 2
+        assert _claim(conn, [1], owner="other", at=expired, resend_unknown=True).claimed == set()
+        # Once it ran out, the row is unknown: a plain send leaves it, a resend takes it.
+        later = expired + LEASE + dt.timedelta(seconds=1)
+        assert ledger.tally(conn, DAY, now=later) == ledger.Tally(unknown=2)
+        assert _claim(conn, [1], owner="other", at=later).claimed == set()
+        assert _claim(conn, [1], owner="other", at=later, resend_unknown=True).claimed == {1}
+        # The dead owner cannot finish a row it lost; the new owner can.
+        assert ledger.finish_batch(conn, DAY, "alive", Outcomes(sent=[(1, "a")]), now=later) == 0
+        assert ledger.finish_batch(conn, DAY, "other", Outcomes(sent=[(1, "b")]), now=later) == 1
+        # An owner that gets no answer gives its rows up: unknown at once, never renewed.
+        lost = Outcomes(unknown=[(2, "no answer")])
+        assert _claim(conn, [2], owner="third", at=later, resend_unknown=True).claimed == {2}
+        assert ledger.finish_batch(conn, DAY, "third", lost, now=later) == 1
+        assert ledger.renew(conn, DAY, "third", until=later + LEASE) == 0
+        assert ledger.tally(conn, DAY, now=later) == ledger.Tally(sent=1, unknown=1)
 
 
 class FakeClock:

@@ -107,7 +107,7 @@ def test_ledger_claims_each_delivery_once(engine: Engine) -> None:
         sid = add_subscriber(conn, "a@example.com")
         editions.issue_number(conn, DAY)
         assert claim(conn, DAY, sid) is True
-        assert claim(conn, DAY, sid) is False  # in flight: unknown, not resent
+        assert claim(conn, DAY, sid) is False  # in flight: never claimed twice
         mark_sent(conn, DAY, sid, "msg-1")
         assert claim(conn, DAY, sid) is False
         assert ledger.counts(conn, DAY) == {

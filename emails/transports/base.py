@@ -24,10 +24,6 @@ from emails.message import Campaign, Recipient, build_personal_message
 Status = Literal["sent", "rejected", "retry", "blocked"]
 
 
-
-
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What became of one recipient of a batch.
@@ -77,11 +73,26 @@ class Transport(Protocol):
 def send_each(
     transport: Transport, campaign: Campaign, recipients: Sequence[Recipient]
 ) -> list[Outcome]:
-    """``send_batch`` for transports without a bulk call: one full message per recipient."""
+    """``send_batch`` for transports without a bulk call: one full message per recipient.
+
+    A recipient whose message cannot be built (an address the email package refuses, say)
+    is rejected alone, with the reason: the others still go.
+    """
     outcomes = []
     for recipient in recipients:
         try:
-            outcomes.append(sent(transport.send(build_personal_message(campaign, recipient))))
+            message = build_personal_message(campaign, recipient)
+        except Exception as err:  # noqa: BLE001 - any fault is this recipient's alone
+            outcomes.append(rejected(unbuildable(err)))
+            continue
+        try:
+            outcomes.append(sent(transport.send(message)))
         except TransportError as err:
             outcomes.append(rejected(str(err)))
     return outcomes
+
+
+def unbuildable(err: Exception) -> str:
+    """The one-line reason a recipient's message could not be built."""
+    first = str(err).splitlines()[0] if str(err) else ""
+    return f"could not build the message: {err.__class__.__name__}: {first}"[:300]

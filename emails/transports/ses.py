@@ -47,7 +47,7 @@ from emails.errors import (
 )
 from emails.message import ISSUE_HEADER, ONE_CLICK, Campaign, Recipient, list_unsubscribe
 from emails.rendered import PLACEHOLDER, WORD_JOINER, break_braces
-from emails.transports.base import Outcome, rejected, sent
+from emails.transports.base import Outcome, rejected, sent, unbuildable
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
@@ -145,13 +145,20 @@ def build_bulk_request(
     campaign: Campaign, recipients: Sequence[Recipient], *, configuration_set: str | None = None
 ) -> dict[str, Any]:
     """The ``SendBulkEmail`` arguments sending ``campaign`` to ``recipients`` (at most 50)."""
-    if not 0 < len(recipients) <= BULK_LIMIT:
-        raise ValueError(f"a bulk call takes 1 to {BULK_LIMIT} recipients, not {len(recipients)}")
+    entries = [bulk_entry(campaign, r) for r in recipients]
+    return _bulk_request(campaign, entries, configuration_set=configuration_set)
+
+
+def _bulk_request(
+    campaign: Campaign, entries: list[dict[str, Any]], *, configuration_set: str | None
+) -> dict[str, Any]:
+    if not 0 < len(entries) <= BULK_LIMIT:
+        raise ValueError(f"a bulk call takes 1 to {BULK_LIMIT} recipients, not {len(entries)}")
     request: dict[str, Any] = {
         "FromEmailAddress": campaign.sender,
         "DefaultContent": bulk_default_content(campaign),
         "DefaultEmailTags": _tags(campaign.issue),
-        "BulkEmailEntries": [bulk_entry(campaign, r) for r in recipients],
+        "BulkEmailEntries": entries,
     }
     if configuration_set:
         request["ConfigurationSetName"] = configuration_set
@@ -161,7 +168,7 @@ def build_bulk_request(
 def bulk_entry(campaign: Campaign, recipient: Recipient) -> dict[str, Any]:
     """One ``BulkEmailEntry``: the address, its template values and its own headers."""
     return {
-        "Destination": {"ToAddresses": [recipient.email]},
+        "Destination": {"ToAddresses": [ses_address(recipient.email)]},
         "ReplacementEmailContent": {
             "ReplacementTemplate": {
                 "ReplacementTemplateData": json.dumps(
@@ -235,15 +242,30 @@ class SesTransport:
         return response["MessageId"]
 
     def send_batch(self, campaign: Campaign, recipients: Sequence[Recipient]) -> list[Outcome]:
-        request = build_bulk_request(campaign, recipients, configuration_set=self.configuration_set)
+        """One ``SendBulkEmail`` call; a recipient whose entry cannot be built (an address
+        SES cannot take) is rejected alone and left out of the call."""
+        outcomes: list[Outcome | None] = []
+        entries: list[dict[str, Any]] = []
+        for recipient in recipients:
+            try:
+                entries.append(bulk_entry(campaign, recipient))
+            except Exception as err:  # noqa: BLE001 - any fault is this recipient's alone
+                outcomes.append(rejected(unbuildable(err)))
+                continue
+            outcomes.append(None)
+        answers = iter(self._send_bulk(campaign, entries) if entries else [])
+        return [outcome or next(answers) for outcome in outcomes]
+
+    def _send_bulk(self, campaign: Campaign, entries: list[dict[str, Any]]) -> list[Outcome]:
+        request = _bulk_request(campaign, entries, configuration_set=self.configuration_set)
         try:
             response = self.client.send_bulk_email(**request)
         except (ClientError, BotoCoreError) as err:
             raise _error(err) from err
         results = response["BulkEmailEntryResults"]
-        if len(results) != len(recipients):
+        if len(results) != len(entries):
             raise DeliveryUnknown(
-                f"SES answered {len(results)} results for {len(recipients)} recipients"
+                f"SES answered {len(results)} results for {len(entries)} recipients"
             )
         return [_outcome(result) for result in results]
 
@@ -258,6 +280,25 @@ class SesTransport:
             raise TransportError(f"cannot read the SES sending quota ({_reason(err)})") from err
         rate = account.get("SendQuota", {}).get("MaxSendRate")
         return float(rate) if rate else None
+
+
+def ses_address(address: str) -> str:
+    """``address`` as SES takes it: 7-bit ASCII, a Unicode domain in Punycode.
+
+    SES accepts no SMTPUTF8 address: a local part with non-ASCII characters cannot be sent
+    to (``ValueError``, with the reason).
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"{address!r} is not an address")
+    if not local.isascii():
+        raise ValueError("SES accepts no address with non-ASCII characters before the @")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError as err:
+        raise ValueError(f"the domain cannot be written in Punycode ({err})") from None
 
 
 def _outcome(result: Any) -> Outcome:

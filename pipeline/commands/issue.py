@@ -21,6 +21,7 @@ from pipeline.sending import progress
 from pipeline.sending.engine import SendReport
 from pipeline.settings import ENV_PREFIX
 from pipeline.status import desk_line, issue_status, text_lines
+from subscribers.store.states import EditionState
 
 
 @click.command()
@@ -42,10 +43,11 @@ def run(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
 
 
 def _report_line(report: SendReport, via: str) -> str:
-    return (
-        f"Delivered {report.delivered} via {via}; already sent {report.already}; "
-        f"failed {report.failed}"
-    )
+    line = f"Delivered {report.delivered} via {via}; already sent {report.already}; "
+    line += f"failed {report.failed}; unknown {report.unknown}"
+    if report.in_flight:
+        line += f"; in flight with other processes {report.in_flight}"
+    return line
 
 
 @click.command()
@@ -151,12 +153,15 @@ def _stop_on_sigterm(stop: threading.Event) -> Iterator[None]:
 def _summary(report: SendReport) -> str:
     line = (
         f"sent {report.delivered}, failed {report.failed}, skipped {report.skipped}, "
-        f"unknown {report.unknown} in {report.seconds:.1f} s ({report.rate:,.1f} messages/s)"
+        f"already sent {report.already}, unknown {report.unknown} in {report.seconds:.1f} s "
+        f"({report.rate:,.1f} messages/s); the issue is {report.state or 'not recorded'}"
     )
+    if report.elsewhere:
+        line += f"\n{report.elsewhere} deliveries were in flight with other processes"
     if report.unknown:
         line += (
-            f"\n{report.unknown} deliveries are unknown (in flight when a run stopped); "
-            "`morningpost send --resend-unknown` sends them again"
+            f"\n{report.unknown} deliveries are unknown (their process died, or got no "
+            "answer from the transport); `morningpost send --resend-unknown` sends them again"
         )
     return line
 
@@ -170,6 +175,10 @@ def _raise_unless_done(report: SendReport) -> None:
         raise MorningPostError("the send was stopped; re-run `morningpost send` to resume")
     if report.failed:
         raise MorningPostError(f"{report.failed} deliveries failed; re-run `send` to retry them")
+    if report.state is EditionState.INCOMPLETE:
+        raise MorningPostError(
+            "the issue is incomplete: `morningpost status` lists what is unknown or failed"
+        )
 
 
 @click.command()

@@ -1,18 +1,26 @@
 """The send engine: every active subscriber gets the issue once, recorded in the ledger.
 
     reader thread ──► bounded queue of batches ──► N sender threads ──► transport
-    (keyset pages of                               claim batch (1 tx) ─► limiter ─►
-     active subscribers)                           send_batch ─► finish batch (1 tx)
+    (keyset pages of active                        build ─► limiter ─► claim (1 tx) ─►
+     subscribers, with their rows)                 send_batch ─► finish (1 tx)
 
-* Exactly once: a batch's ledger rows go to ``sending`` in one transaction before the
-  call (re-reading each subscriber's status: whoever left meanwhile is ``skipped``) and
-  to ``sent``/``failed`` in one transaction after it. A crash leaves at most
-  ``concurrency x batch`` rows in ``sending``: unknown, not resent unless asked.
+* Exactly once, across any number of processes: a batch's ledger rows go to ``sending``
+  for this run's owner (``host:pid:run``) with a lease, in one transaction, only once the
+  rate limiter granted the call, re-reading each subscriber's status (whoever left
+  meanwhile is ``skipped``); they go to ``sent``/``failed`` in one transaction after the
+  call. A heartbeat renews the leases of the rows in flight. Rows another process holds
+  under a live lease are never taken; rows whose lease ran out are *unknown* and only a
+  resend takes them. A kill leaves at most one call per thread unknown.
+* A reader whose message cannot be built (an address an older release let in, say) fails
+  alone, with the reason; the send goes on.
 * Rate: one token bucket for all threads; SES throttling (429) and server errors are
-  retried with exponential backoff and full jitter, throttling also halves the rate.
-* Stop: a stop flag (pause, Ctrl-C) lets queued batches drain unsent; a batch whose call
-  is in flight is finished and recorded; one waiting for a retry goes back to ``pending``.
-* Too many consecutive errors pause the send (edition state ``paused``); a re-run resumes.
+  retried with exponential backoff and full jitter, throttling also halves the rate. Rows
+  waiting for a retry are back in ``pending``, not held.
+* Stop: a stop flag (pause, Ctrl-C, SIGTERM) lets queued batches drain unsent; a call in
+  flight is finished and recorded.
+* Too many consecutive errors pause the send (edition state ``paused``, the reason kept
+  with the run); a re-run resumes. A send that went through the list concludes the
+  issue: ``sent`` if every delivery is settled, else ``incomplete`` (see ``editions``).
 """
 
 from __future__ import annotations
@@ -24,11 +32,11 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from emails.errors import (
@@ -41,42 +49,64 @@ from emails.errors import (
 )
 from emails.message import Recipient
 from emails.transports.base import Outcome, Transport
+from pipeline.sending.heartbeat import Heartbeat
 from pipeline.sending.mailing import Mailing
 from pipeline.sending.ratelimit import Limiter, TokenBucket, Unlimited, backoff_delay
-from subscribers.store import editions, ledger
-from subscribers.store.roster import Subscriber, count, iter_active
-from subscribers.store.states import DeliveryState, EditionState, SubscriberStatus
+from subscribers.store import editions, ledger, sendruns
+from subscribers.store.ledger import Listed, Outcomes
+from subscribers.store.roster import Subscriber, count
+from subscribers.store.stamps import now as utc_now
+from subscribers.store.states import DeliveryState, EditionState, RunState, SubscriberStatus
 
 log = logging.getLogger(__name__)
 
 _STOPPED = "the send stopped before this message was handed over"
+# Long enough to outlive a stalled store write and the longest call (SES: 10 s to connect,
+# 60 s to read), short enough that a dead process's deliveries are resendable soon.
+DEFAULT_LEASE = dt.timedelta(minutes=2)
+
+Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True)
 class SendOptions:
     concurrency: int = 8  # sender threads; also bounds the unknowns after a crash
     max_rate: float | None = None  # messages per second; None = no limit
-    resend_unknown: bool = False  # claim rows an earlier run left in ``sending``
+    resend_unknown: bool = False  # claim rows whose owner is gone (lease run out)
     max_attempts: int = 8  # per batch, for throttling, 5xx and per-entry transient failures
     max_consecutive_errors: int = 20  # failed calls in a row (429 excluded) before pausing
     backoff_base: float = 0.1  # seconds
     backoff_cap: float = 10.0  # seconds
+    lease: dt.timedelta = DEFAULT_LEASE  # how long a claimed row is ours without a heartbeat
 
 
 @dataclass
 class SendReport:
     delivered: int = 0  # handed over this run (``sent`` in the ledger)
-    failed: int = 0  # refused this run (``failed``: a re-run retries them)
+    failed: int = 0  # refused this run, or could not be built (``failed``: a re-run retries)
     skipped: int = 0  # no longer active when their turn came (``skipped``)
-    already: int = 0  # sent, skipped or in flight before this run: not sent again
-    unknown: int = 0  # rows in ``sending`` once the run ended: their fate is unknown
+    already: int = 0  # sent (or skipped) before this run: not sent again
+    elsewhere: int = 0  # another live process had them in flight (or took them first)
+    passed_unknown: int = 0  # unknown when their turn came, left alone (no resend asked)
+    unknown: int = 0  # once the run ended: deliveries of the issue whose fate is unknown
+    in_flight: int = 0  # once the run ended: deliveries other processes still have in flight
     seconds: float = 0.0
     paused: str | None = None  # why the send paused, if it did
     interrupted: bool = False
+    state: EditionState | None = None  # the issue's state once the run ended
+    owner: str = ""  # host:pid:run, as the ledger and ``status`` name this run
 
     @property
     def done(self) -> int:
-        return self.delivered + self.failed + self.skipped + self.already
+        """Readers this run is through with, whatever became of them."""
+        return (
+            self.delivered
+            + self.failed
+            + self.skipped
+            + self.already
+            + self.elsewhere
+            + self.passed_unknown
+        )
 
     @property
     def rate(self) -> float:
@@ -114,23 +144,37 @@ def send_issue(
     options: SendOptions | None = None,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    owner: str | None = None,
+    clock: Clock = utc_now,
 ) -> SendReport:
     """Deliver ``mailing`` to every active subscriber who does not have it yet.
 
     ``dry_run`` goes through everything (reading, batching, building each request) but the
-    transport and the ledger. Setting ``stop`` ends the send early and cleanly.
+    transport and the ledger. Setting ``stop`` ends the send early and cleanly. ``owner``
+    names this run in the ledger (default ``host:pid:run``); ``clock`` tells the leases'
+    time.
     """
-    run = _Run(engine, transport, mailing, options or SendOptions(), dry_run=dry_run, stop=stop)
+    run = _Run(
+        engine,
+        transport,
+        mailing,
+        options or SendOptions(),
+        dry_run=dry_run,
+        stop=stop,
+        owner=owner or sendruns.new_owner(),
+        clock=clock,
+    )
     return run.execute(progress or NoProgress())
 
 
 @dataclass
 class _Results:
-    """A batch's outcome, as the ledger records it."""
+    """A call's outcome, as the ledger records it."""
 
     sent: list[tuple[int, str]] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     released: list[tuple[int, str]] = field(default_factory=list)
+    unknown: list[tuple[int, str]] = field(default_factory=list)
 
     def fail(self, group: Sequence[Recipient], reason: str) -> None:
         self.failed += [(r.key, reason) for r in group]
@@ -138,8 +182,18 @@ class _Results:
     def release(self, group: Sequence[Recipient], reason: str) -> None:
         self.released += [(r.key, reason) for r in group]
 
+    def lose(self, group: Sequence[Recipient], reason: str) -> None:
+        self.unknown += [(r.key, reason) for r in group]
 
-_Attempt = tuple[list[Recipient], int]  # recipients to hand over, attempts made so far
+    def outcomes(self) -> Outcomes:
+        return Outcomes(self.sent, self.failed, self.released, self.unknown)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    group: list[Recipient]  # recipients to hand over in one call
+    attempts: int = 0  # calls made for them so far
+    delay: float = 0.0  # seconds to wait first (backoff)
 
 
 class _Run:
@@ -154,13 +208,16 @@ class _Run:
         *,
         dry_run: bool,
         stop: threading.Event | None,
+        owner: str,
+        clock: Clock,
     ) -> None:
         self.engine, self.transport, self.mailing = engine, transport, mailing
         self.options, self.dry_run = options, dry_run
+        self.owner, self.clock = owner, clock
         self.campaign = mailing.campaign
         self.stop = stop or threading.Event()
         # None tells a sender thread the list is finished.
-        self.queue: queue.Queue[list[Subscriber] | None] = queue.Queue(
+        self.queue: queue.Queue[list[Listed] | None] = queue.Queue(
             maxsize=options.concurrency * 2
         )
         self.limiter: Limiter = (
@@ -168,22 +225,30 @@ class _Run:
             if options.max_rate and not dry_run
             else Unlimited()
         )
-        self.report = SendReport()
+        self.report = SendReport(owner=owner)
         self.lock = threading.Lock()
         self.streak = 0
         self.crash: BaseException | None = None
         self.progress: Progress = NoProgress()
-        # Unknown rows older than this were left by an earlier run; ours are newer.
-        self.started_at = dt.datetime.now(dt.UTC)
+        self.heartbeat = Heartbeat(
+            engine,
+            mailing.date,
+            owner,
+            lease=options.lease,
+            counts=self._counts,
+            on_lost=self._pause,
+            clock=clock,
+        )
 
     # -- the whole run -------------------------------------------------------------------
 
     def execute(self, progress: Progress) -> SendReport:
         self.progress = progress
         started = time.perf_counter()
+        total = self._total()
         if not self.dry_run:
-            self._move(EditionState.SENDING)
-        progress.start(self._total())
+            self._begin(total)
+        progress.start(total)
         threads = [threading.Thread(target=self._read, name="send-reader", daemon=True)]
         threads += [
             threading.Thread(target=self._work, name=f"send-{n}", daemon=True)
@@ -191,11 +256,28 @@ class _Run:
         ]
         for thread in threads:
             thread.start()
-        self._join(threads)
+        try:
+            self._join(threads)
+        finally:
+            self.heartbeat.stop()
         self.report.seconds = time.perf_counter() - started
         self._conclude()
         progress.close(self.report)
         return self.report
+
+    def _begin(self, total: int) -> None:
+        with self.engine.begin() as conn:
+            editions.move(conn, self.mailing.date, EditionState.SENDING)
+            sendruns.start(
+                conn,
+                self.mailing.date,
+                self.owner,
+                total=total,
+                resend_unknown=self.options.resend_unknown,
+                now=self.clock(),
+                lease=self.options.lease,
+            )
+        self.heartbeat.start()
 
     def _join(self, threads: list[threading.Thread]) -> None:
         try:
@@ -210,34 +292,63 @@ class _Run:
                 thread.join()
 
     def _conclude(self) -> None:
+        if self.crash is not None:
+            self._end_after_crash()
         if isinstance(self.crash, SQLAlchemyError):
             raise StoreError(f"the send stopped: {_one_line(self.crash)}") from self.crash
         if self.crash is not None:
             raise self.crash
         if self.dry_run:
             return
-        with self.engine.connect() as conn:
-            self.report.unknown = ledger.counts(conn, self.mailing.date)[DeliveryState.SENDING]
-        if self.report.paused:
-            self._move(EditionState.PAUSED)
-        elif self.stop.is_set():
-            self.report.interrupted = True  # stopped from outside: it stays ``sending``
-        elif self.report.failed == 0:
-            self._move(EditionState.SENT)
+        if self.stop.is_set() and not self.report.paused:
+            self.report.interrupted = True  # stopped from outside: the issue stays ``sending``
+        with self.engine.begin() as conn:
+            self._record_end(conn)
+            at = self.clock()
+            if self.report.paused:
+                editions.move(conn, self.mailing.date, EditionState.PAUSED)
+                self.report.state = editions.state(conn, self.mailing.date)
+            elif self.report.interrupted:
+                self.report.state = editions.state(conn, self.mailing.date)
+            else:
+                self.report.state = editions.conclude(conn, self.mailing.date, at=at)
+            counts = ledger.tally(conn, self.mailing.date, now=at)
+        self.report.unknown, self.report.in_flight = counts.unknown, counts.in_flight
+
+    def _record_end(self, conn: Connection) -> None:
+        # Rows still ours were given up on (no answer): unknown now, not at lease's end.
+        ledger.give_up(conn, self.mailing.date, self.owner)
+        state = (
+            RunState.PAUSED
+            if self.report.paused
+            else RunState.STOPPED
+            if self.report.interrupted
+            else RunState.FINISHED
+        )
+        sendruns.end(
+            conn, self.owner, state, self._counts(), now=self.clock(), reason=self.report.paused
+        )
+
+    def _end_after_crash(self) -> None:
+        if self.dry_run:
+            return
+        self.report.interrupted = True
+        try:
+            with self.engine.begin() as conn:
+                self._record_end(conn)
+        except SQLAlchemyError:  # the store is what failed: the leases run out on their own
+            log.warning("could not record the end of the send; its leases expire by themselves")
 
     def _total(self) -> int:
         with self.engine.connect() as conn:
             return count(conn, SubscriberStatus.ACTIVE)
 
-    def _move(self, state: EditionState) -> None:
-        with self.engine.begin() as conn:
-            editions.move(conn, self.mailing.date, state)
-
     # -- the reader ------------------------------------------------------------------------
 
     def _read(self) -> None:
         try:
-            for batch in _batches(iter_active(self.engine), self.transport.batch_size):
+            listed = ledger.iter_listed(self.engine, self.mailing.date)
+            for batch in _batches(listed, self.transport.batch_size):
                 if not self._put(batch):
                     break
         except BaseException as err:  # noqa: BLE001 - whatever it is, the senders must stop
@@ -246,7 +357,7 @@ class _Run:
             for _ in range(self.options.concurrency):
                 self.queue.put(None)  # senders keep taking, so this never blocks for long
 
-    def _put(self, batch: list[Subscriber]) -> bool:
+    def _put(self, batch: list[Listed]) -> bool:
         while not self.stop.is_set():
             try:
                 self.queue.put(batch, timeout=0.2)
@@ -266,48 +377,115 @@ class _Run:
             except BaseException as err:  # noqa: BLE001 - a store failure: stop the run
                 self._crashed(err)
 
-    def _send_batch(self, batch: list[Subscriber]) -> None:
+    def _send_batch(self, batch: list[Listed]) -> None:
+        recipients, broken = self._build(self._to_send(batch))
         if self.dry_run:
-            self.transport.prepare(self.campaign, [self.mailing.recipient(s) for s in batch])
-            self._count(delivered=len(batch))
+            if recipients:
+                self.transport.prepare(self.campaign, recipients)
+            self._count(delivered=len(recipients), failed=len(broken))
             return
+        todo: deque[_Attempt] = deque([_Attempt(recipients)])
+        while todo:
+            attempt = todo.popleft()
+            if attempt.delay and self.stop.wait(attempt.delay):
+                return  # its rows were released before the wait: they are ``pending``
+            if self.stop.is_set():
+                return  # nothing claimed: the rows stay as they were
+            group = self._claim(attempt.group, broken)
+            broken = []
+            if group:
+                todo.extend(self._call(_Attempt(group, attempt.attempts)))
+
+    def _to_send(self, batch: list[Listed]) -> list[Subscriber]:
+        """The readers of ``batch`` who may need the issue, by their rows as read; the
+        others are counted. The claim decides for good."""
+        now = self.clock()
+        todo: list[Subscriber] = []
+        already = elsewhere = unknown = 0
+        for item in batch:
+            if item.state in (None, DeliveryState.PENDING, DeliveryState.FAILED):
+                todo.append(item.subscriber)
+            elif item.state is not DeliveryState.SENDING:
+                already += 1
+            elif not item.unknown(now):
+                elsewhere += 1
+            elif self.options.resend_unknown:
+                todo.append(item.subscriber)
+            else:
+                unknown += 1
+        self._count(already=already, elsewhere=elsewhere, passed_unknown=unknown)
+        return todo
+
+    def _build(
+        self, subscribers: list[Subscriber]
+    ) -> tuple[list[Recipient], list[tuple[int, str]]]:
+        """Each reader's part of the message; one that cannot be built fails alone."""
+        recipients: list[Recipient] = []
+        broken: list[tuple[int, str]] = []
+        for subscriber in subscribers:
+            try:
+                recipients.append(self.mailing.recipient(subscriber))
+            except Exception as err:  # noqa: BLE001 - one reader's copy must not stop the send
+                broken.append((subscriber.id, f"could not build the message: {_describe(err)}"))
+        return recipients, broken
+
+    def _claim(self, group: list[Recipient], broken: list[tuple[int, str]]) -> list[Recipient]:
+        """Once the limiter grants the call, claim its rows; return the recipients now ours.
+
+        ``broken`` readers are claimed and failed in the same transaction: they get a row
+        that says why, unless another process settled them first.
+        """
+        if group and not self.limiter.acquire(len(group), self.stop):
+            group = []  # stopped while waiting: nothing of this call goes out
+            if not broken:
+                return []
+        ids = [r.key for r in group] + [i for i, _ in broken]
         with self.engine.begin() as conn:
+            now = self.clock()
             claim = ledger.claim_batch(
                 conn,
                 self.mailing.date,
-                [s.id for s in batch],
-                resend_unknown_before=self.started_at if self.options.resend_unknown else None,
+                ids,
+                owner=self.owner,
+                now=now,
+                lease=self.options.lease,
+                resend_unknown=self.options.resend_unknown,
             )
-        recipients = [self.mailing.recipient(s) for s in batch if s.id in claim.claimed]
-        results = self._deliver(recipients) if recipients else _Results()
-        with self.engine.begin() as conn:
-            ledger.finish_batch(
-                conn,
-                self.mailing.date,
-                sent=results.sent,
-                failed=results.failed,
-                released=results.released,
-            )
-        self._count(
-            delivered=len(results.sent),
-            failed=len(results.failed),
-            skipped=len(claim.skipped),
-            already=claim.already,
-        )
+            failed = [(i, reason) for i, reason in broken if i in claim.claimed]
+            if failed:
+                ledger.finish_batch(
+                    conn, self.mailing.date, self.owner, Outcomes(failed=failed), now=now
+                )
+        ours = [r for r in group if r.key in claim.claimed]
+        self.limiter.refund(len(group) - len(ours))
+        self._count(failed=len(failed), skipped=len(claim.skipped), elsewhere=claim.left)
+        for i, reason in failed:
+            log.error("delivery failed before its call: %s", reason, extra={"subscriber": i})
+        return ours
 
-    def _deliver(self, recipients: list[Recipient]) -> _Results:
+    def _call(self, attempt: _Attempt) -> list[_Attempt]:
+        """Hand ``attempt`` over once and record what became of it; return what must be
+        tried again (its rows released: nobody holds a row while it waits)."""
         results = _Results()
-        todo: deque[_Attempt] = deque([(recipients, 0)])
-        while todo:
-            group, attempts = todo.popleft()
-            if self.stop.is_set() or not self.limiter.acquire(len(group), self.stop):
-                results.release(group, _STOPPED)
-                continue
-            todo.extend(self._attempt(group, attempts, results))
-        return results
+        retry = self._attempt(attempt.group, attempt.attempts, results)
+        self._finish(results)
+        return retry
+
+    def _finish(self, results: _Results) -> None:
+        outcomes = results.outcomes()
+        with self.engine.begin() as conn:
+            changed = ledger.finish_batch(
+                conn, self.mailing.date, self.owner, outcomes, now=self.clock()
+            )
+        if changed < len(outcomes):
+            log.error(
+                "%d deliveries were taken over by another process after this one's lease "
+                "ran out; their messages may have gone out twice",
+                len(outcomes) - changed,
+            )
+        self._count(delivered=len(results.sent), failed=len(results.failed))
 
     def _attempt(self, group: list[Recipient], attempts: int, results: _Results) -> list[_Attempt]:
-        """Hand ``group`` over once; record what is settled, return what must be tried again."""
         try:
             outcomes = self.transport.send_batch(self.campaign, group)
         except Throttled as err:
@@ -317,9 +495,10 @@ class _Run:
             self._error(err)
             return self._again(group, attempts, err, results)
         except DeliveryUnknown as err:
-            # The rows stay ``sending``: unknown, listed by status, never resent blindly.
+            # Unknown from now on: listed by status, resent only when asked.
             self._error(err)
             log.warning("%d deliveries left unknown: %s", len(group), err)
+            results.lose(group, str(err))
             return []
         except SendingBlocked as err:
             self._pause(str(err))
@@ -327,6 +506,12 @@ class _Run:
             return []
         except TransportError as err:
             return self._refused(group, attempts, err, results)
+        except Exception as err:  # a transport's bug: what left is unknown
+            log.exception("the transport failed; %d deliveries left unknown", len(group))
+            reason = f"the transport failed: {_describe(err)}"
+            self._error(TransportError(reason))
+            results.lose(group, reason)
+            return []
         self._succeeded()
         return self._sort(group, outcomes, attempts, results)
 
@@ -338,7 +523,8 @@ class _Run:
         self._error(err)
         if len(group) > 1:
             half = len(group) // 2
-            return [(group[:half], attempts), (group[half:], attempts)]
+            results.release(group, str(err))
+            return [_Attempt(group[:half], attempts), _Attempt(group[half:], attempts)]
         results.fail(group, str(err))
         return []
 
@@ -374,25 +560,37 @@ class _Run:
         if attempts >= self.options.max_attempts:
             results.fail(group, f"gave up after {attempts} attempts: {err}")
             return []
+        results.release(group, str(err))
         delay = backoff_delay(
             attempts - 1, base=self.options.backoff_base, cap=self.options.backoff_cap
         )
-        if self.stop.wait(delay):
-            results.release(group, _STOPPED)
-            return []
-        return [(group, attempts)]
+        return [_Attempt(group, attempts, delay)]
 
     # -- shared state ------------------------------------------------------------------------
 
     def _count(
-        self, *, delivered: int = 0, failed: int = 0, skipped: int = 0, already: int = 0
+        self,
+        *,
+        delivered: int = 0,
+        failed: int = 0,
+        skipped: int = 0,
+        already: int = 0,
+        elsewhere: int = 0,
+        passed_unknown: int = 0,
     ) -> None:
         with self.lock:
             self.report.delivered += delivered
             self.report.failed += failed
             self.report.skipped += skipped
             self.report.already += already
+            self.report.elsewhere += elsewhere
+            self.report.passed_unknown += passed_unknown
             self.progress.update(self.report)
+
+    def _counts(self) -> sendruns.Counts:
+        with self.lock:
+            r = self.report
+            return sendruns.Counts(r.delivered, r.failed, r.skipped)
 
     def _succeeded(self) -> None:
         self.limiter.speed_up()
@@ -426,10 +624,15 @@ def _burst(rate: float, batch_size: int) -> float:
     return max(float(batch_size), rate / 5)
 
 
-def _batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
+def _batches(items: Iterable[Listed], size: int) -> Iterator[list[Listed]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
+
+
+def _describe(err: BaseException) -> str:
+    first = str(err).splitlines()[0] if str(err) else ""
+    return f"{err.__class__.__name__}: {first}"[:300]
 
 
 def _one_line(err: SQLAlchemyError) -> str:

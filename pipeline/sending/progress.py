@@ -111,10 +111,15 @@ def for_stream(stream: IO[str]) -> Progress:
 
 
 def _counts(report: SendReport) -> str:
-    return (
+    line = (
         f"sent {report.delivered:,}, failed {report.failed:,}, skipped {report.skipped:,}, "
         f"already {report.already:,}"
     )
+    if report.elsewhere:
+        line += f", elsewhere {report.elsewhere:,}"
+    if report.passed_unknown:
+        line += f", unknown {report.passed_unknown:,}"
+    return line
 
 
 def _duration(seconds: float) -> str:

@@ -25,6 +25,10 @@ class Limiter(Protocol):
         """Wait until ``tokens`` may be spent; False if ``stop`` was set first."""
         ...
 
+    def refund(self, tokens: int) -> None:
+        """Give back tokens acquired for messages that will not be sent after all."""
+        ...
+
     def slow_down(self) -> None: ...
 
     def speed_up(self) -> None: ...
@@ -40,6 +44,9 @@ class Unlimited:
 
     def acquire(self, tokens: int, stop: threading.Event) -> bool:
         return not stop.is_set()
+
+    def refund(self, tokens: int) -> None:
+        pass
 
     def slow_down(self) -> None:
         pass
@@ -92,6 +99,14 @@ class TokenBucket:
                 self._tokens += tokens
             return False
         return True
+
+    def refund(self, tokens: int) -> None:
+        # Rows claimed by another process, or settled since the list was read: their
+        # tokens go to the next call instead of being spent on nothing.
+        if tokens > 0:
+            with self._lock:
+                self._refill()
+                self._tokens = min(self._burst, self._tokens + tokens)
 
     def slow_down(self) -> None:
         with self._lock:

@@ -2,10 +2,18 @@
 
 This module alone moves an issue's ``EditionState`` (the machine is drawn in
 ``subscribers.store.states``): ``approve`` and ``withdraw_approval`` for editors, ``move``
-for the send engine, each a conditional UPDATE so two processes cannot both make a move.
+and ``conclude`` for the send engine, each a conditional UPDATE so two processes cannot
+both make a move.
+
+How a send ends: ``conclude`` reads the ledger in the same transaction. ``sent`` only when
+every delivery is settled (nothing unknown, failed, pending or in flight); ``incomplete``
+when the send ended with deliveries unknown, failed or pending (the counts are in the
+ledger); and no move while another process still has deliveries in flight: the last one
+to finish concludes. Several send processes may work on one issue at once.
 
 Numbering: an issue's number is one more than the last issue that *went out* (``sending``,
-``sent`` or ``paused``: readers have copies), and re-assembling a date keeps its number. A
+``sent``, ``incomplete`` or ``paused``: readers have copies), and re-assembling a date
+keeps its number. A
 draft that never went out does not spend a number: when day D was drafted as #29 but never
 sent (not approved, cut-off passed) and D+1 is assembled, D+1 is #29 and D's record gives
 the number up (it is dropped; D had no deliveries). D's old ``issue.json`` still says #29,
@@ -23,7 +31,7 @@ from sqlalchemy import Connection, delete, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from emails.errors import EditionError
-from subscribers.store import schema
+from subscribers.store import ledger, schema
 from subscribers.store.stamps import aware, now
 from subscribers.store.states import EditionState
 
@@ -34,11 +42,12 @@ WENT_OUT = tuple(state for state in _E if state.went_out)  # the number is spent
 UNSENT = tuple(state for state in _E if not state.went_out)
 # The moves the send engine makes, by target state: where each may start from. A re-run of
 # a sent issue goes back to ``sending`` while it checks the list, then to ``sent`` again.
+# A pause is for the operator to lift (a re-run): another process ending does not undo it.
 _MOVES: dict[EditionState, tuple[EditionState, ...]] = {
     _E.SENDING: tuple(_E),
-    _E.SENT: (_E.SENDING,),
-    _E.PAUSED: (_E.SENDING,),
+    _E.PAUSED: (_E.SENDING, _E.SENT, _E.INCOMPLETE),
 }
+_CONCLUDE_FROM = (_E.SENDING, _E.SENT, _E.INCOMPLETE)
 
 _e = schema.editions
 _ATTEMPTS = 3
@@ -124,13 +133,28 @@ def get(conn: Connection, date: dt.date) -> Edition | None:
 
 
 def move(conn: Connection, date: dt.date, to: EditionState) -> bool:
-    """The send engine's moves: to ``sending``, then ``sent`` or ``paused``; True if moved."""
+    """The send engine's moves: to ``sending`` (a send starts), ``paused``; True if moved."""
     moved = conn.execute(
         update(_e)
         .where(_e.c.date == date.isoformat(), _e.c.state.in_(_MOVES[to]))
         .values(state=to, updated_at=now())
     )
     return bool(moved.rowcount)
+
+
+def conclude(conn: Connection, date: dt.date, *, at: dt.datetime) -> EditionState | None:
+    """A send went through the whole list: move the issue to what its ledger says at
+    ``at`` (see the module doc); return the state it is in afterwards."""
+    counts = ledger.tally(conn, date, now=at)
+    if counts.in_flight:
+        return state(conn, date)  # another process is still sending: it will conclude
+    to = _E.SENT if counts.complete else _E.INCOMPLETE
+    conn.execute(
+        update(_e)
+        .where(_e.c.date == date.isoformat(), _e.c.state.in_(_CONCLUDE_FROM))
+        .values(state=to, updated_at=now())
+    )
+    return state(conn, date)
 
 
 def approve(conn: Connection, date: dt.date, *, by: str) -> Edition:
@@ -177,7 +201,7 @@ def withdraw_approval(conn: Connection, date: dt.date) -> bool:
 
 
 def dates_out(conn: Connection) -> set[str]:
-    """ISO dates of the issues that went out (sending, sent or paused): the public ones."""
+    """ISO dates of the issues that went out (see ``EditionState.went_out``): the public ones."""
     return set(conn.scalars(select(_e.c.date).where(_e.c.state.in_(WENT_OUT))))
 
 

@@ -1,8 +1,20 @@
 """The delivery ledger: one row per (issue, subscriber), moved through ``DeliveryState``.
 
 This module alone moves a delivery (the machine is drawn in ``subscribers.store.states``).
-A row goes to ``sending`` before the transport is called and to ``sent`` or ``failed``
-after; a row still in ``sending`` after a crash is *unknown*: the message may have left.
+
+Leases. A row is claimed (to ``sending``) by one owner, ``host:pid:run``, just before its
+call goes out, with a lease (``lease_until``) the owner's heartbeat renews while it works;
+after the call it goes to ``sent`` or ``failed``, or back to ``pending`` when it is known
+not to have been handed over. So a row in ``sending`` is either
+
+* *in flight*: its lease is live, its owner is working on it; nobody else may take it;
+* *unknown*: its lease ran out (the owner died), or the owner gave it up after a call that
+  got no answer (the lease is then set to ``EXPIRED`` at once): its message may have left.
+  Only a resend (``--resend-unknown``) claims it again.
+
+Every statement is conditional (``WHERE state ... AND owner ...``), so of two processes
+claiming the same row one gets it, and an owner whose row was taken from it (its lease had
+run out) cannot finish it: the row is the new owner's.
 
 The send engine works in batches (``claim_batch``, ``finish_batch``): one transaction
 before a bulk call and one after it, whatever the number of recipients in it.
@@ -11,11 +23,12 @@ before a bulk call and one after it, whatever the number of recipients in it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
     Connection,
+    Engine,
     and_,
     bindparam,
     case,
@@ -23,27 +36,40 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.dml import Update
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from emails.errors import StoreError
 from subscribers.store import schema
-from subscribers.store.stamps import now
+from subscribers.store.roster import Subscriber
+from subscribers.store.stamps import aware
 from subscribers.store.states import DeliveryState, SubscriberStatus
 
 _D = DeliveryState
 _RETRYABLE = (_D.PENDING, _D.FAILED)
 _ERROR_LIMIT = 500
+# The lease of a row its owner gave up on (a call with no answer): long gone, so the row is
+# unknown at once, and never renewed by the owner's heartbeat.
+EXPIRED = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 _d = schema.deliveries
+_s = schema.subscribers
+
+
+# -- reading ----------------------------------------------------------------------------------
 
 
 def counts(conn: Connection, date: dt.date) -> dict[DeliveryState, int]:
-    """Deliveries of the issue by state; every state present, zero when none."""
+    """Deliveries of the issue by stored state; every state present, zero when none.
+
+    ``sending`` counts rows in flight and unknown rows together; ``tally`` tells them apart.
+    """
     query = (
         select(_d.c.state, func.count())
         .where(_d.c.issue_date == date.isoformat())
@@ -54,55 +80,159 @@ def counts(conn: Connection, date: dt.date) -> dict[DeliveryState, int]:
 
 
 @dataclass(frozen=True)
+class Tally:
+    """An issue's deliveries as an operator reads them: ``sending`` split by its lease."""
+
+    pending: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    in_flight: int = 0  # ``sending`` under a live lease: a working process has them
+    unknown: int = 0  # ``sending`` whose lease ran out: their fate is unknown
+
+    @property
+    def complete(self) -> bool:
+        """Every delivery of the issue settled, sent or skipped: nothing left to find out."""
+        return not (self.pending or self.failed or self.in_flight or self.unknown)
+
+
+def _live(now: dt.datetime) -> ColumnElement[bool]:
+    return and_(_d.c.state == _D.SENDING, _d.c.lease_until >= now)
+
+
+def tally(conn: Connection, date: dt.date, *, now: dt.datetime) -> Tally:
+    """The deliveries of the issue by state, rows in ``sending`` split at ``now``."""
+    live = case((_live(now), 1), else_=0)
+    query = (
+        select(_d.c.state, live, func.count())
+        .where(_d.c.issue_date == date.isoformat())
+        .group_by(_d.c.state, live)
+    )
+    found = {"in_flight": 0, "unknown": 0}
+    for state, is_live, n in conn.execute(query):
+        if state == _D.SENDING:
+            found["in_flight" if is_live else "unknown"] += int(n)
+        else:
+            found[str(state)] = found.get(str(state), 0) + int(n)
+    return Tally(**found)
+
+
+def in_flight_by_owner(conn: Connection, date: dt.date, *, now: dt.datetime) -> dict[str, int]:
+    """Rows in flight at ``now``, by the owner holding them."""
+    query = (
+        select(_d.c.owner, func.count())
+        .where(_d.c.issue_date == date.isoformat(), _live(now))
+        .group_by(_d.c.owner)
+    )
+    return {str(owner): int(n) for owner, n in conn.execute(query)}
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An active subscriber, with its delivery row as it was when the list was read.
+
+    The row is a hint (a process may have moved it since); ``claim_batch`` decides.
+    """
+
+    subscriber: Subscriber
+    state: DeliveryState | None  # None: no row yet
+    lease_until: dt.datetime | None
+
+    def unknown(self, now: dt.datetime) -> bool:
+        return self.state is _D.SENDING and (
+            self.lease_until is None or self.lease_until < now
+        )
+
+
+def iter_listed(engine: Engine, date: dt.date, *, page: int = 500) -> Iterator[Listed]:
+    """Every active subscriber in id order, by keyset pages, with its row for ``date``."""
+    row_of = and_(_d.c.subscriber_id == _s.c.id, _d.c.issue_date == date.isoformat())
+    base = (
+        select(_s.c.id, _s.c.email, _s.c.name, _s.c.status, _d.c.state, _d.c.lease_until)
+        .select_from(_s.outerjoin(_d, row_of))
+        .order_by(_s.c.id)
+        .limit(page)
+    )
+    last_id = 0
+    while True:
+        query = base.where(_s.c.status == SubscriberStatus.ACTIVE, _s.c.id > last_id)
+        with engine.connect() as conn:
+            rows = list(conn.execute(query))
+        for row in rows:
+            yield Listed(
+                Subscriber(row.id, row.email, row.name, SubscriberStatus(row.status)),
+                DeliveryState(row.state) if row.state else None,
+                aware(row.lease_until) if row.lease_until else None,
+            )
+        if len(rows) < page:
+            return
+        last_id = rows[-1].id
+
+
+# -- claiming ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class Claim:
     """What ``claim_batch`` did with each id it was given."""
 
-    claimed: frozenset[int]  # now ``sending``: this caller must send them and finish them
+    claimed: frozenset[int]  # now ``sending`` for this owner: it must send and finish them
     skipped: frozenset[int]  # no longer active: ``skipped``, never to be sent this issue
-    already: int  # sent, skipped, in flight or unknown before: left alone
+    left: int  # sent, skipped, in flight or unknown already: left alone
 
 
 # The batch statements are built once, with expanding parameters for the id lists: building
 # and caching a statement with 50 literal ids cost more than running it.
-_s = schema.subscribers
 _IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 _DATE = bindparam("date", type_=_d.c.issue_date.type)
 _NOW = bindparam("now", type_=_d.c.updated_at.type)
+_OWNER = bindparam("owner", type_=_d.c.owner.type)
+_LEASE = bindparam("lease_until", type_=_d.c.lease_until.type)
 _ACTIVE = select(_s.c.id).where(_s.c.id.in_(_IDS), _s.c.status == SubscriberStatus.ACTIVE)
-_OLD_UNKNOWN = and_(
-    _d.c.state == _D.SENDING,
-    _d.c.updated_at < bindparam("unknown_before", type_=_d.c.updated_at.type),
-    _d.c.subscriber_id.in_(_ACTIVE),
-)
 _GOES = _d.c.subscriber_id.in_(_ACTIVE)
-# Rows that exist: retryable ones go to ``sending`` if their subscriber is still active,
-# else to ``skipped``; unknown rows of active subscribers go again when resending unknowns.
-_CLAIM_EXISTING = (
-    update(_d)
-    .where(
-        _d.c.issue_date == _DATE,
-        _d.c.subscriber_id.in_(_IDS),
-        or_(_d.c.state.in_(_RETRYABLE), _OLD_UNKNOWN),
-    )
-    .values(
-        state=case((_GOES, _D.SENDING), else_=_D.SKIPPED),
-        attempts=_d.c.attempts + case((_GOES, 1), else_=0),
-        updated_at=_NOW,
-    )
-    .returning(_d.c.subscriber_id, _d.c.state)
+_UNKNOWN = and_(
+    _d.c.state == _D.SENDING,
+    or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW),
+    _GOES,
 )
+
+
+def _claim_existing(resend_unknown: bool) -> Update:
+    # Rows that exist: retryable ones go to ``sending`` if their subscriber is still active,
+    # else to ``skipped``; unknown rows (lease run out) of active subscribers go again only
+    # when resending unknowns. A row in flight (live lease) is never taken.
+    claimable = or_(_d.c.state.in_(_RETRYABLE), _UNKNOWN) if resend_unknown else (
+        _d.c.state.in_(_RETRYABLE)
+    )
+    return (
+        update(_d)
+        .where(_d.c.issue_date == _DATE, _d.c.subscriber_id.in_(_IDS), claimable)
+        .values(
+            state=case((_GOES, _D.SENDING), else_=_D.SKIPPED),
+            attempts=_d.c.attempts + case((_GOES, 1), else_=0),
+            updated_at=_NOW,
+            owner=_OWNER,
+            lease_until=case((_GOES, _LEASE), else_=null()),
+        )
+        .returning(_d.c.subscriber_id, _d.c.state)
+    )
+
+
+_CLAIM_EXISTING = {resend: _claim_existing(resend) for resend in (False, True)}
 _is_active = _s.c.status == SubscriberStatus.ACTIVE
 # Subscribers without a row yet: one row each, ``sending`` or ``skipped`` by their status.
 _CLAIM_NEW = (
     insert(_d)
     .from_select(
-        ["issue_date", "subscriber_id", "state", "attempts", "updated_at"],
+        ["issue_date", "subscriber_id", "state", "attempts", "updated_at", "owner", "lease_until"],
         select(
             _DATE,
             _s.c.id,
             case((_is_active, literal(_D.SENDING)), else_=literal(_D.SKIPPED)),
             case((_is_active, literal(1)), else_=literal(0)),
             _NOW,
+            _OWNER,
+            case((_is_active, _LEASE), else_=null()),
         ).where(
             _s.c.id.in_(_IDS),
             ~exists().where(_d.c.issue_date == _DATE, _d.c.subscriber_id == _s.c.id),
@@ -110,21 +240,6 @@ _CLAIM_NEW = (
     )
     .returning(_d.c.subscriber_id, _d.c.state)
 )
-_FINISH = (
-    update(_d)
-    .where(
-        _d.c.issue_date == bindparam("k_date"),
-        _d.c.subscriber_id == bindparam("k_id"),
-        _d.c.state == _D.SENDING,
-    )
-    .values(
-        state=bindparam("v_state"),
-        message_id=bindparam("v_message_id"),
-        last_error=bindparam("v_error"),
-        updated_at=bindparam("v_now", type_=_d.c.updated_at.type),
-    )
-)
-_LONG_AGO = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _INSERT_TRIES = 3
 
 
@@ -133,27 +248,31 @@ def claim_batch(
     date: dt.date,
     subscriber_ids: Sequence[int],
     *,
-    resend_unknown_before: dt.datetime | None = None,
+    owner: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    resend_unknown: bool = False,
 ) -> Claim:
-    """Move the rows of ``subscriber_ids`` that still need the issue to ``sending``.
+    """Move the rows of ``subscriber_ids`` that still need the issue to ``sending``, for
+    ``owner`` until ``now + lease``.
 
     The subscriber's status is read in the same statements: anyone suppressed or
-    unsubscribed since the list was read is ``skipped`` instead. Rows left in ``sending``
-    by an earlier run (unknowns) are claimed again only if they were last touched before
-    ``resend_unknown_before``; a run passes its start time, so it can never take the rows
-    another running process holds in flight. Every statement is conditional, so of two
-    processes claiming the same row, one gets it.
+    unsubscribed since the list was read is ``skipped`` instead. Unknown rows (in
+    ``sending``, lease run out) are claimed only with ``resend_unknown``; rows in flight
+    under another owner's live lease, never.
     """
     ids = list(subscriber_ids)
     params = {
         "date": date.isoformat(),
         "ids": ids,
-        "now": now(),
-        "unknown_before": resend_unknown_before or _LONG_AGO,
+        "now": now,
+        "owner": owner,
+        "lease_until": now + lease,
     }
     # The UPDATE first: on SQLite it takes the write lock, so the INSERT's NOT EXISTS reads
     # a state no other writer can change before the commit.
-    moved = [(int(i), str(state)) for i, state in conn.execute(_CLAIM_EXISTING, params)]
+    claim = _CLAIM_EXISTING[resend_unknown]
+    moved = [(int(i), str(state)) for i, state in conn.execute(claim, params)]
     moved += _insert_new(conn, params)
     claimed = frozenset(i for i, state in moved if state == _D.SENDING)
     skipped = frozenset(i for i, state in moved if state == _D.SKIPPED)
@@ -172,35 +291,101 @@ def _insert_new(conn: Connection, params: dict[str, object]) -> list[tuple[int, 
     raise StoreError("could not record the deliveries: the store kept changing; re-run the send")
 
 
-def finish_batch(
-    conn: Connection,
-    date: dt.date,
-    *,
-    sent: Sequence[tuple[int, str]] = (),
-    failed: Sequence[tuple[int, str]] = (),
-    released: Sequence[tuple[int, str]] = (),
-) -> None:
-    """Record a batch's outcome in one statement: ``(subscriber id, message id)`` sent,
-    ``(subscriber id, reason)`` failed, and ``(subscriber id, reason)`` released: known not
-    to have been handed over (the send stopped first), so back to ``pending``.
+# -- finishing ---------------------------------------------------------------------------------
 
-    Only rows still in ``sending`` change: a row is finished once, by its claimer.
+_FINISH = (
+    update(_d)
+    .where(
+        _d.c.issue_date == bindparam("k_date"),
+        _d.c.subscriber_id == bindparam("k_id"),
+        _d.c.state == _D.SENDING,
+        _d.c.owner == bindparam("k_owner"),
+    )
+    .values(
+        state=bindparam("v_state"),
+        message_id=bindparam("v_message_id"),
+        last_error=bindparam("v_error"),
+        lease_until=bindparam("v_lease", type_=_d.c.lease_until.type),
+        updated_at=bindparam("v_now", type_=_d.c.updated_at.type),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A batch's outcome, by what the ledger records: ``(subscriber id, message id)`` sent,
+    ``(subscriber id, reason)`` for the rest."""
+
+    sent: Sequence[tuple[int, str]] = ()
+    failed: Sequence[tuple[int, str]] = ()
+    released: Sequence[tuple[int, str]] = ()  # certainly not handed over: back to ``pending``
+    unknown: Sequence[tuple[int, str]] = ()  # a call with no answer: unknown from now on
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed) + len(self.released) + len(self.unknown)
+
+
+def finish_batch(
+    conn: Connection, date: dt.date, owner: str, outcomes: Outcomes, *, now: dt.datetime
+) -> int:
+    """Record a batch's outcome in one statement; return how many rows it changed.
+
+    Only rows still in ``sending`` for ``owner`` change: a row is finished once, by its
+    claimer. Fewer than given means rows were taken over after this owner's lease ran out.
     """
-    common = {"k_date": date.isoformat(), "v_now": now()}
+    common = {"k_date": date.isoformat(), "k_owner": owner, "v_now": now}
     rows = [
-        {**common, "k_id": i, "v_state": _D.SENT, "v_message_id": m, "v_error": None}
-        for i, m in sent
-    ]
-    for state, outcomes in ((_D.FAILED, failed), (_D.PENDING, released)):
+        {**common, "k_id": i, "v_state": _D.SENT, "v_message_id": m, "v_error": None,
+         "v_lease": None}
+        for i, m in outcomes.sent
+    ]  # fmt: skip
+    kinds = (
+        (_D.FAILED, outcomes.failed, None),
+        (_D.PENDING, outcomes.released, None),
+        (_D.SENDING, outcomes.unknown, EXPIRED),
+    )
+    for state, reasons, lease in kinds:
         rows += [
-            {
-                **common,
-                "k_id": i,
-                "v_state": state,
-                "v_message_id": None,
-                "v_error": e[:_ERROR_LIMIT],
-            }
-            for i, e in outcomes
-        ]
-    if rows:
-        conn.execute(_FINISH, rows)
+            {**common, "k_id": i, "v_state": state, "v_message_id": None,
+             "v_error": e[:_ERROR_LIMIT], "v_lease": lease}
+            for i, e in reasons
+        ]  # fmt: skip
+    if not rows:
+        return 0
+    return int(conn.execute(_FINISH, rows).rowcount)
+
+
+# -- leases ------------------------------------------------------------------------------------
+
+
+def renew(conn: Connection, date: dt.date, owner: str, *, until: dt.datetime) -> int:
+    """Push the lease of ``owner``'s rows in flight to ``until`` (its heartbeat); how many.
+
+    Rows the owner gave up on (lease ``EXPIRED``) stay unknown.
+    """
+    renewed = conn.execute(
+        update(_d)
+        .where(
+            _d.c.issue_date == date.isoformat(),
+            _d.c.state == _D.SENDING,
+            _d.c.owner == owner,
+            _d.c.lease_until > EXPIRED,
+        )
+        .values(lease_until=until)
+    )
+    return int(renewed.rowcount)
+
+
+def give_up(conn: Connection, date: dt.date, owner: str) -> int:
+    """End the leases of every row ``owner`` still holds: they are unknown from now on."""
+    ended = conn.execute(
+        update(_d)
+        .where(
+            _d.c.issue_date == date.isoformat(),
+            _d.c.state == _D.SENDING,
+            _d.c.owner == owner,
+            _d.c.lease_until > EXPIRED,
+        )
+        .values(lease_until=EXPIRED)
+    )
+    return int(ended.rowcount)

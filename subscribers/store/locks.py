@@ -1,8 +1,9 @@
 """Leases in the store: a named lock with an owner and an expiry, shared by every process.
 
-Two ``morningpost run`` processes, or two schedulers on two machines, must not work on the
-same issue at once. A PID file only sees one machine; a row in the store is seen by all of
-them. A lock is a row ``(name, owner, expires_at)``:
+Two ``morningpost run`` processes, or two schedulers on two machines, must not draft the
+same issue at once, and no send may start while a draft is being written. A PID file only
+sees one machine; a row in the store is seen by all of them. A lock is a row ``(name,
+owner, expires_at)``:
 
 - acquire: INSERT the row (the primary key lets exactly one of two racers in), else take
   it over with one conditional UPDATE ``WHERE name = :n AND (expires_at < :now OR owner =
@@ -11,8 +12,9 @@ them. A lock is a row ``(name, owner, expires_at)``:
   stops renewing, and its lock is free again once ``expires_at`` has passed.
 - release: DELETE the row, only if it is still ours.
 
-The delivery ledger stays the last line of defence: even if a lease were lost mid-send,
-each (issue, subscriber) row is claimed by exactly one process.
+Sending holds no lock: any number of processes may send one issue at once. What makes
+each delivery go out once is the ledger, whose rows carry their own owner and lease
+(``subscribers.store.ledger``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 Now = Callable[[], dt.datetime]
 
 _t = schema.locks
-
+_POLL = 0.25  # seconds between two tries while waiting for a lock
 
 
 @dataclass(frozen=True)
@@ -102,17 +105,16 @@ def held(
     owner: str | None = None,
     ttl: dt.timedelta = dt.timedelta(minutes=5),
     now: Now = lambda: dt.datetime.now(dt.UTC),
+    wait: dt.timedelta = dt.timedelta(0),
 ) -> Iterator[Lease]:
-    """Hold ``name`` for the body, renewing it in the background; raise ``LockHeld`` if taken.
+    """Hold ``name`` for the body, renewing it in the background; raise ``LockHeld`` if
+    another owner still holds it after ``wait``.
 
-    The heartbeat renews every third of ``ttl`` (wall time), so a lock outlives a long send
+    The heartbeat renews every third of ``ttl`` (wall time), so a lock outlives a long body
     but is free again within ``ttl`` of a crash.
     """
     me = owner or default_owner()
-    with engine.begin() as conn:
-        if not acquire(conn, name, me, ttl=ttl, now=now()):
-            lease = holder(conn, name, now=now())
-            raise LockHeld(_held_message(name, lease), owner=lease.owner if lease else None)
+    _take(engine, name, me, ttl=ttl, now=now, wait=wait)
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat, args=(engine, name, me, ttl, now, stop), daemon=True, name="lock"
@@ -125,6 +127,20 @@ def held(
         beat.join()
         with engine.begin() as conn:
             release(conn, name, me)
+
+
+def _take(
+    engine: Engine, name: str, me: str, *, ttl: dt.timedelta, now: Now, wait: dt.timedelta
+) -> None:
+    deadline = time.monotonic() + wait.total_seconds()
+    while True:
+        with engine.begin() as conn:
+            if acquire(conn, name, me, ttl=ttl, now=now()):
+                return
+            lease = holder(conn, name, now=now())
+        if time.monotonic() >= deadline:
+            raise LockHeld(_held_message(name, lease), owner=lease.owner if lease else None)
+        time.sleep(_POLL)
 
 
 def _held_message(name: str, lease: Lease | None) -> str:

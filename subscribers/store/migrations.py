@@ -4,9 +4,10 @@ Migrations are history: a migration creates what the schema was when it was writ
 each one carries its own table definitions rather than importing the current ``schema``.
 
 Numbers are identities, not a count: a store records the numbers applied to it, so a
-number that shipped is never reused or renumbered. They jump (1, 2, then 20, 21) because
-two lines of work were numbered apart while built side by side; a new migration takes the
-next number after the highest, and ``migrate`` applies the missing ones in number order.
+number that shipped is never reused or renumbered. They jump (1, 2, then 20, 21 ...)
+because lines of work built side by side were given ranges of their own; ``migrate``
+applies whatever a store lacks in number order, so a store that already has 24-26 gets
+22-23 when it meets them, and no migration may assume the ones after it ran.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -139,6 +142,49 @@ def _locks(conn: Connection) -> None:
     v21.create_all(conn)
 
 
+def _delivery_leases(conn: Connection) -> None:
+    # Frozen: what migration 22 added: each claimed delivery's owner and lease, so a resend
+    # takes only the rows whose owner is gone. Rows from before have no lease: unknown.
+    _add_column(conn, "deliveries", Column("owner", String(200)))
+    _add_column(conn, "deliveries", Column("lease_until", DateTime(timezone=True)))
+    v22 = MetaData()
+    deliveries = Table(
+        "deliveries",
+        v22,
+        Column("issue_date", String(10)),
+        Column("state", String(20)),
+        Column("lease_until", DateTime(timezone=True)),
+    )
+    Index("ix_deliveries_lease", deliveries.c.issue_date, deliveries.c.state,
+          deliveries.c.lease_until).create(conn)
+
+
+def _send_runs(conn: Connection) -> None:
+    # Frozen: the table of migration 23: one row per send process on an issue.
+    v23 = MetaData()
+    Table("editions", v23, Column("date", String(10), primary_key=True))
+    Table(
+        "send_runs",
+        v23,
+        Column("owner", String(200), primary_key=True),
+        Column(
+            "issue_date", String(10), ForeignKey("editions.date"), nullable=False, index=True
+        ),
+        Column("resend_unknown", Boolean, nullable=False),
+        Column("state", String(20), nullable=False),
+        Column("reason", Text),
+        Column("total", Integer, nullable=False),
+        Column("delivered", Integer, nullable=False),
+        Column("failed", Integer, nullable=False),
+        Column("skipped", Integer, nullable=False),
+        Column("started_at", DateTime(timezone=True), nullable=False),
+        Column("beat_at", DateTime(timezone=True), nullable=False),
+        Column("lease_until", DateTime(timezone=True), nullable=False),
+        Column("ended_at", DateTime(timezone=True)),
+    )
+    v23.tables["send_runs"].create(conn)
+
+
 def _events(conn: Connection) -> None:
     # Frozen: migration 24. One row per SES event and recipient, keyed for idempotency (SNS
     # and SQS deliver at least once); deliveries are found by their SES message id.
@@ -203,6 +249,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "transient bounce counter, confirmation throttle, feedback events", _feedback),
     Migration(20, "who approved an edition, and when", _approval),
     Migration(21, "locks: leases shared by every process", _locks),
+    Migration(22, "deliveries: owner and lease of each claimed row", _delivery_leases),
+    Migration(23, "send runs: each send process, its lease, progress and end", _send_runs),
     Migration(24, "SES events per issue and subscriber; deliveries by message id", _events),
     Migration(25, "subscriber status reasons and history", _status_history),
     Migration(26, "keyed hashes of erased addresses", _erased),

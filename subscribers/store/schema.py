@@ -6,9 +6,11 @@ The state columns hold the values of ``subscribers.store.states``.
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -122,7 +124,33 @@ deliveries = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Who claimed the row (``host:pid:run``) and until when: a row in ``sending`` is in
+    # flight while its lease lasts (its owner renews it), unknown once it has run out.
+    Column("owner", String(200)),
+    Column("lease_until", DateTime(timezone=True)),
     UniqueConstraint("issue_date", "subscriber_id", name="uq_delivery"),
+    # Rows in flight and unknown rows are found by state and lease, without a walk.
+    Index("ix_deliveries_lease", "issue_date", "state", "lease_until"),
+)
+
+# One row per send process on an issue (``sendruns``): who, since when, how far, how it
+# ended. A running row whose lease ran out belongs to a process that died.
+send_runs = Table(
+    "send_runs",
+    metadata,
+    Column("owner", String(200), primary_key=True),
+    Column("issue_date", String(10), ForeignKey("editions.date"), nullable=False, index=True),
+    Column("resend_unknown", Boolean, nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("reason", Text),
+    Column("total", Integer, nullable=False),
+    Column("delivered", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("beat_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
 )
 
 # Leases shared by every process (``locks``): one row per held lock.

@@ -1,4 +1,4 @@
-"""The three state machines the store records, one ``StrEnum`` each.
+"""The state machines the store records, one ``StrEnum`` each.
 
 Each is moved by one module only, which holds its rules:
 
@@ -12,18 +12,30 @@ Each is moved by one module only, which holds its rules:
 
 * ``EditionState`` (one dated issue), by ``subscribers.store.editions``::
 
-      draft ──approve──► approved ──► sending ──► sent
-        └──────────────────────────►    │  └────► paused ──► sending (a re-run resumes)
+      draft ──approve──► approved ──► sending ──► sent        (nothing unknown, failed or left)
+        └──────────────────────────►    │  ├────► incomplete  (the send ended; some unknown,
+                                        │  │                   failed or left pending)
+                                        │  └────► paused ──► sending (a re-run resumes)
+                                        └◄──── sent | incomplete (a re-run checks the list)
 
   ``approved`` is only needed when approval is required. Once an issue is ``sending``,
-  ``sent`` or ``paused`` it *went out*: readers hold copies and its number is spent.
+  ``sent``, ``incomplete`` or ``paused`` it *went out*: readers hold copies and its number
+  is spent.
 
 * ``DeliveryState`` (one issue to one subscriber), by ``subscribers.store.ledger``::
 
       (no row) / pending / failed ──claim──► sending ──► sent | failed | pending (released)
       (no row) / pending / failed ──claim, no longer active──► skipped
+      sending, lease expired ──claim (``--resend-unknown`` only)──► sending
 
-  A row left in ``sending`` by a crash is *unknown*: its message may have left.
+  A row in ``sending`` carries its owner (``host:pid:run``) and a lease the owner renews
+  while it works: under a live lease it is *in flight*; once the lease expired (the owner
+  died, or gave up on a call that got no answer) it is *unknown*: its message may have left.
+
+* ``RunState`` (one send process on one issue), by ``subscribers.store.sendruns``::
+
+      running ──► finished | paused | stopped
+      running, lease expired: the process died (*lost*); no one records that, it is read
 
 The values are what the database stores; ``pending`` and ``sending`` name different
 things in different machines, which is why each machine has its own type.
@@ -48,11 +60,12 @@ class EditionState(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     PAUSED = "paused"
+    INCOMPLETE = "incomplete"
 
     @property
     def went_out(self) -> bool:
         """Readers hold copies: the files may no longer change and the number is spent."""
-        return self in (EditionState.SENDING, EditionState.SENT, EditionState.PAUSED)
+        return self not in (EditionState.DRAFT, EditionState.APPROVED)
 
 
 class DeliveryState(StrEnum):
@@ -61,3 +74,10 @@ class DeliveryState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"  # went through the whole list
+    PAUSED = "paused"  # stopped itself: too many errors, or the provider refuses to send
+    STOPPED = "stopped"  # asked to stop (SIGTERM, Ctrl-C)
