@@ -123,13 +123,19 @@ def test_status_json_after_a_run(env_settings: Path) -> None:
     status = json.loads(result.output)
     rate = status.pop("rate_per_second")  # measured, so only its kind is known
     assert rate is None or rate > 0
+    send = status.pop("send")
+    assert (send["live"], send["workers"], send["lost"]) == (False, [], [])
+    assert send["progress"] == {"done": 5, "total": 5}
+    assert send["started_at"] <= send["ended_at"]
     assert status == {
         "date": DATE,
         "state": "sent",
         "number": 1,
         "approved_by": None,
         "approved_at": None,
+        "waiting_for_approval": None,
         "deliveries": {"pending": 0, "sent": 5, "failed": 0, "skipped": 0, "unknown": 0},
+        "in_flight": 0,
         "errors": [],
         "lock": None,
         "writer": None,  # no AI desk wrote this issue

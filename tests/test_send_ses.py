@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from emails.issue import Issue
 from emails.render import render_email
@@ -258,6 +258,15 @@ def test_a_test_send_goes_to_one_address_and_leaves_the_ledger_alone(
     assert _ledger(engine) == {}
 
 
+def _fast_forward_past_leases(engine: Engine) -> None:
+    """What waiting out the dead process's leases would do, without the wait."""
+    gone = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    d, r = schema.deliveries, schema.send_runs
+    with engine.begin() as conn:
+        conn.execute(update(d).where(d.c.state == DeliveryState.SENDING).values(lease_until=gone))
+        conn.execute(update(r).values(lease_until=gone))
+
+
 def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
     ses_settings: tuple[Settings, Engine],
 ) -> None:
@@ -269,7 +278,7 @@ def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
         env = _cli_env(settings, fake)
         sender = subprocess.Popen(
             _morningpost("send", "--date", DAY.isoformat()),
-            env=env,
+            env=env | {"MORNINGPOST_SEND_LEASE_SECONDS": "60"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -282,7 +291,7 @@ def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
         fake.wait_for(lambda f: f.inflight == 0, timeout=30)  # the dead client's calls end
 
         by_id = _ledger(engine)
-        unknown = {
+        held = {
             _address(i - 1) for i, (state, _, _) in by_id.items() if state == DeliveryState.SENDING
         }
         sent = {
@@ -290,11 +299,12 @@ def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
         }
         got = fake.recipients()
         assert 0 < len(got) < total  # killed mid-send, really
-        assert len(unknown) <= concurrency * batch
-        assert set(got) <= sent | unknown  # nothing went out without a claim
+        assert len(held) <= concurrency * batch  # at most one call per thread
+        assert set(got) <= sent | held  # nothing went out without a claim
         assert sent <= set(got)  # nothing is marked sent that did not go
         assert set(got.values()) == {1}
 
+        # At once, the dead process's rows are still under its lease: a re-run leaves them.
         rerun = subprocess.run(
             _morningpost("send", "--date", DAY.isoformat()),
             env=env,
@@ -303,10 +313,26 @@ def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
             timeout=60,
         )
         assert rerun.returncode == 0, rerun.stderr
-        assert f"unknown {len(unknown)} in" in rerun.stdout
+        assert f"in flight with other processes {len(held)}" in rerun.stdout
+        assert "the issue is sending" in rerun.stdout  # not concluded under a live lease
         got = fake.recipients()
         assert set(got.values()) == {1}  # nobody twice
-        assert everyone - set(got) <= unknown  # missing: at most the reported unknowns
+        assert everyone - set(got) == held - set(got)  # missing: the rows the dead one held
+
+        # Once its lease ran out they are unknown: reported, the issue incomplete.
+        _fast_forward_past_leases(engine)
+        after = subprocess.run(
+            _morningpost("send", "--date", DAY.isoformat()),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert after.returncode == 1
+        assert f"unknown {len(held)} in" in after.stdout
+        assert "the issue is incomplete" in after.stderr
+        with engine.connect() as conn:
+            assert editions.state(conn, DAY) == EditionState.INCOMPLETE
 
         resend = subprocess.run(
             _morningpost("send", "--date", DAY.isoformat(), "--resend-unknown"),
@@ -318,5 +344,7 @@ def test_kill_9_mid_send_then_rerun_leaves_nobody_missing_or_doubled(
         assert resend.returncode == 0, resend.stderr
         got = fake.recipients()
     assert set(got) == everyone  # now nobody is missing
-    assert {a for a, n in got.items() if n > 1} <= unknown  # doubles only among the unknowns
+    assert {a for a, n in got.items() if n > 1} <= held  # doubles only among the unknowns
     assert {state for state, _, _ in _ledger(engine).values()} == {DeliveryState.SENT}
+    with engine.connect() as conn:
+        assert editions.state(conn, DAY) == EditionState.SENT

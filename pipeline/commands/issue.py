@@ -17,10 +17,11 @@ from pipeline import jobs, transports
 from pipeline.assembly.assemble import count_items
 from pipeline.commands.options import date_option, issue_date, pass_context, sample_option
 from pipeline.context import Context
+from pipeline.scheduling.clock import local_instant
 from pipeline.sending import progress
 from pipeline.sending.engine import SendReport
 from pipeline.settings import ENV_PREFIX
-from pipeline.status import desk_line, issue_status, text_lines
+from pipeline.status import Approval, desk_line, issue_status, text_lines
 from subscribers.store.states import EditionState
 
 
@@ -187,9 +188,16 @@ def _raise_unless_done(report: SendReport) -> None:
 @sample_option
 @pass_context
 def status(ctx: Context, date_: dt.datetime | None, as_json: bool, sample: bool) -> None:
-    """The issue's state, its deliveries by state, send rate, errors, and who holds it."""
-    date = issue_date(ctx.settings, date_)
-    report = issue_status(ctx.engine, date, draft=ctx.issue(date).issue_json)
+    """The issue's state, deliveries, who is sending it and how fast, and why it waits."""
+    settings = ctx.settings
+    date = issue_date(settings, date_)
+    approval = Approval(
+        required=settings.require_approval,
+        cutoff=local_instant(date, settings.cutoff_time, settings.zone),
+        zone=settings.timezone,
+    )
+    draft = ctx.issue(date).issue_json
+    report = issue_status(ctx.engine, date, approval=approval, draft=draft)
     if as_json:
         click.echo(json.dumps(report))
         return

@@ -37,24 +37,13 @@ from emails.errors import ConfigError, LockHeld
 from pipeline import jobs
 from pipeline.context import Context
 from pipeline.scheduling import daily
-from pipeline.scheduling.clock import Clock, SystemClock
+from pipeline.scheduling.clock import Clock, SystemClock, local_instant
 from pipeline.settings import ENV_PREFIX, Settings
 from subscribers.store.states import EditionState
 
 log = logging.getLogger(__name__)
 
 TICK = dt.timedelta(seconds=30)
-
-
-def local_instant(day: dt.date, at: dt.time, zone: ZoneInfo) -> dt.datetime:
-    """``at`` o'clock on ``day`` in ``zone``, as an instant in UTC.
-
-    ``fold=0`` gives what PEP 495 defines: a time in the spring gap is read with the offset
-    before the change (so it lands one gap later), a repeated autumn time is its first
-    occurrence.
-    """
-    wall = dt.datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=zone)
-    return wall.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -185,6 +174,14 @@ class Scheduler:
                 extra=_at(plan),
             )
             return
+        if state is EditionState.INCOMPLETE:
+            day.finished = True
+            log.error(
+                "the send ended with deliveries unknown or failed; not retried "
+                "automatically: `morningpost status --date DATE` lists them",
+                extra=_at(plan),
+            )
+            return
         if self.require_approval and state not in (EditionState.APPROVED, EditionState.SENDING):
             self._say_once(day, "waiting", "waiting for approval (morningpost approve)", plan)
             return
@@ -198,7 +195,7 @@ class Scheduler:
         state = self.steps.state(plan.date)
         if state is EditionState.SENT:
             return
-        if state in (EditionState.SENDING, EditionState.PAUSED):
+        if state in (EditionState.SENDING, EditionState.PAUSED, EditionState.INCOMPLETE):
             reason = f"the send began but did not finish (state {state})"
         elif self.require_approval and state is not EditionState.APPROVED:
             reason = "it was not approved"
@@ -276,13 +273,15 @@ class PipelineSteps:
                 "failed": report.failed,
                 "skipped": report.skipped,
                 "unknown": report.unknown,
+                "in_flight_elsewhere": report.in_flight,
                 "paused": report.paused,
+                "state": report.state,
             },
         )
-        if report.failed:
+        if report.failed or report.unknown:
             # Refusals (a rejected address) would fail again at every tick: leave them to
-            # the operator (`morningpost send` retries them), as the issue stays ``sending``.
-            log.warning("some deliveries failed", extra={"date": date.isoformat()})
+            # the operator (`morningpost send` retries them), as the issue says ``incomplete``.
+            log.warning("some deliveries failed or are unknown", extra={"date": date.isoformat()})
         return not report.interrupted
 
 

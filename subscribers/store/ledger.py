@@ -117,14 +117,35 @@ def tally(conn: Connection, date: dt.date, *, now: dt.datetime) -> Tally:
     return Tally(**found)
 
 
-def in_flight_by_owner(conn: Connection, date: dt.date, *, now: dt.datetime) -> dict[str, int]:
-    """Rows in flight at ``now``, by the owner holding them."""
+def sending_by_owner(
+    conn: Connection, date: dt.date, *, now: dt.datetime
+) -> dict[str, tuple[int, int]]:
+    """Rows in ``sending`` by owner: ``(in flight, unknown)`` at ``now``."""
+    live = case((_live(now), 1), else_=0)
     query = (
-        select(_d.c.owner, func.count())
-        .where(_d.c.issue_date == date.isoformat(), _live(now))
-        .group_by(_d.c.owner)
+        select(_d.c.owner, live, func.count())
+        .where(_d.c.issue_date == date.isoformat(), _d.c.state == _D.SENDING)
+        .group_by(_d.c.owner, live)
     )
-    return {str(owner): int(n) for owner, n in conn.execute(query)}
+    found: dict[str, tuple[int, int]] = {}
+    for owner, is_live, n in conn.execute(query):
+        flying, unknown = found.get(str(owner), (0, 0))
+        found[str(owner)] = (flying + int(n), unknown) if is_live else (flying, unknown + int(n))
+    return found
+
+
+def to_go(conn: Connection, date: dt.date) -> int:
+    """Active subscribers the issue has yet to be tried for: no row, or a ``pending`` one."""
+    row_of = and_(_d.c.subscriber_id == _s.c.id, _d.c.issue_date == date.isoformat())
+    query = (
+        select(func.count())
+        .select_from(_s.outerjoin(_d, row_of))
+        .where(
+            _s.c.status == SubscriberStatus.ACTIVE,
+            or_(_d.c.state.is_(None), _d.c.state == _D.PENDING),
+        )
+    )
+    return int(conn.scalar(query) or 0)
 
 
 @dataclass(frozen=True)
