@@ -31,9 +31,12 @@ def claim(
     return subscriber_id in claimed
 
 
-def leave_unknown(conn: Connection, date: dt.date, subscriber_id: int) -> bool:
-    """Claim one delivery for a process that died at once: its lease has run out."""
-    long_ago = utc_now() - dt.timedelta(hours=1)
+def leave_unknown(
+    conn: Connection, date: dt.date, subscriber_id: int, *, before: dt.datetime | None = None
+) -> bool:
+    """Claim one delivery for a process that died at once: by ``before`` (default now) its
+    lease has run out."""
+    long_ago = (before or utc_now()) - dt.timedelta(hours=1)
     return claim(conn, date, subscriber_id, owner="dead-host:2:deadbeef", at=long_ago)
 
 
