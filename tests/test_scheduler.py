@@ -207,6 +207,15 @@ def test_a_paused_send_is_not_resumed_automatically(caplog: pytest.LogCaptureFix
     assert sum("paused" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_an_incomplete_send_is_left_to_the_operator(caplog: pytest.LogCaptureFixture) -> None:
+    runner, steps, _ = make(utc(2026, 11, 27, 6))
+    steps.states[dt.date(2026, 11, 27)] = EditionState.INCOMPLETE
+    with caplog.at_level(logging.INFO, logger="pipeline.scheduling.scheduler"):
+        run_until(runner, utc(2026, 11, 27, 23))
+    assert steps.calls == []
+    assert sum("unknown or failed" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_a_job_that_raises_is_logged_and_retried_next_tick(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

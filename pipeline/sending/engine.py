@@ -302,6 +302,13 @@ class _Run:
             return
         if self.stop.is_set() and not self.report.paused:
             self.report.interrupted = True  # stopped from outside: the issue stays ``sending``
+        try:
+            self._settle()
+        except SQLAlchemyError as err:
+            raise StoreError(f"the send ended but was not recorded: {_one_line(err)}") from err
+
+    def _settle(self) -> None:
+        """Record how the run ended and move the issue accordingly, in one transaction."""
         with self.engine.begin() as conn:
             self._record_end(conn)
             at = self.clock()
