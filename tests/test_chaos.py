@@ -44,7 +44,7 @@ pytestmark = pytest.mark.chaos
 SEED = 20261313
 KILLS = 20
 AT_ONCE = 4  # processes started together, each killed at its own point
-READERS = 5000
+READERS = 8000
 LEASE_SECONDS = 5  # short, so the dead's deliveries turn unknown within the test
 KINDS = (
     ("send",),
@@ -169,7 +169,7 @@ def test_sigkill_at_twenty_points_beside_a_live_send_sends_everyone_once(
             "PYTHONPATH": str(ROOT),
         }
         chaos = Chaos(engine, fake, env)
-        live = chaos.start("send", MORNINGPOST_MAX_SEND_RATE="50")
+        live = chaos.start("send", MORNINGPOST_MAX_SEND_RATE="20")
         for first in range(0, KILLS, AT_ONCE):
             group = plan[first : first + AT_ONCE]
             chaos.kill_each([(chaos.start(*kind), " ".join(kind), point) for kind, point in group])
