@@ -239,6 +239,11 @@ def _render(ctx: Context, ws: IssueWorkspace) -> Rendered:
     )
 
 
+# How long a send waits for the issue's lock: another send starting holds it a moment, a
+# run drafting the issue (sources, render) up to a minute or so.
+START_WAIT = dt.timedelta(seconds=90)
+
+
 def send(
     ctx: Context,
     ws: IssueWorkspace,
@@ -272,11 +277,6 @@ def send(
         progress=progress,
         stop=stop,
     )
-
-
-# How long a send waits for the issue's lock: another send starting holds it a moment, a
-# run drafting the issue (sources, render) up to a minute or so.
-START_WAIT = dt.timedelta(seconds=90)
 
 
 def _begin(ctx: Context, ws: IssueWorkspace) -> Mailing:

@@ -92,7 +92,7 @@ def _send(
     alive = [r for r in runs if r.alive(now)]
     ended = [r.ended_at for r in runs if r.ended_at]
     rate = sum(r.rate or 0.0 for r in alive) if alive else None
-    remaining = ledger.to_go(conn, date) if alive else 0
+    remaining = ledger.to_go(conn, date)
     done = counts.sent + counts.failed + counts.skipped
     paused = [r for r in runs if r.state is RunState.PAUSED]
     return {

@@ -99,7 +99,10 @@ def render(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
 @click.option(
     "--resend-unknown",
     is_flag=True,
-    help="Also send to deliveries a crashed run left unknown (their copy may have gone out).",
+    help=(
+        "Also send the unknown deliveries: their process died (lease run out) or got no "
+        "answer, so their copy may have gone out. Never one a live process holds."
+    ),
 )
 @click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL; no ledger change.")
 @sample_option
