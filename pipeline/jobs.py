@@ -7,6 +7,7 @@ and each job hands its parts the values they need.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -100,7 +101,8 @@ def _assemble(
     gathered = _with_featured_cards(gathered, cards(ctx, sample=sample), featured, now)
     # Assembly is pure and cheap: build once to count, and number the issue only if it will
     # be written, so a refused day never records (or spends) a number.
-    draft = assemble(
+    build = functools.partial(
+        assemble,
         gathered,
         date=ws.date,
         number=1,
@@ -109,21 +111,12 @@ def _assemble(
         now=now,
         reading_heading=settings.reading_heading,
     )
+    draft = build()
     require_items(draft, settings.min_items)
     # The desk is asked only for a day that will be drafted: a refused day costs no tokens.
     desk = _desk(ctx, ws, rewrite=rewrite)
     if desk is not None:
-        draft = assemble(
-            gathered,
-            date=ws.date,
-            number=1,
-            city=settings.city,
-            featured=featured,
-            now=now,
-            reading_heading=settings.reading_heading,
-            desk=desk,
-            recent_headlines=history.recent_headlines(ctx.data, ws.date),
-        )
+        draft = build(desk=desk, recent_headlines=history.recent_headlines(ctx.data, ws.date))
         draft = _with_earlier_spending(draft, ws)
     with ctx.engine.begin() as conn:
         number = editions.issue_number(conn, ws.date)
