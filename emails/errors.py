@@ -13,7 +13,8 @@
      │    ├── Throttled             over the sending rate (SES 429): slow down, try again
      │    ├── TemporaryFailure      5xx or no connection: nothing was accepted, try again
      │    ├── DeliveryUnknown       the call may have been accepted: never repeat it blindly
-     │    └── SendingBlocked        the account or configuration refuses everything: stop
+     │    ├── SendingBlocked        the account or configuration refuses everything: stop
+     │    └── BadRecipient          this recipient's message cannot be built: it alone fails
      ├── SubscriberError            a subscriber operation failed
      │    ├── InvalidAddress        an address that does not validate (``address``)
      │    └── CsvError              an import file that cannot be read (``path``, ``line``)
@@ -112,6 +113,11 @@ class DeliveryUnknown(TransportError):
 
 class SendingBlocked(TransportError):
     """Every message would be refused (account suspended, sending paused, bad config)."""
+
+
+class BadRecipient(TransportError):
+    """One recipient's message cannot be built (an address or a value the format cannot
+    carry); the other recipients of the batch are not affected."""
 
 
 class SubscriberError(MorningPostError):

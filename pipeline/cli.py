@@ -19,7 +19,7 @@ COMMANDS = {
     "assemble": "issue:assemble",
     "render": "issue:render",
     "send": "issue:send",
-    "status": "issue:status",
+    "status": "status:status",
     "draft": "ops:draft",
     "approve": "ops:approve",
     "schedule": "ops:schedule",
@@ -30,6 +30,25 @@ COMMANDS = {
     "stats": "stats:stats",
     "backup": "backup:backup",
 }
+# What `morningpost --help` lists beside each command: the first line of its docstring, kept
+# here so that listing the commands imports none of them (tests/test_cli.py holds each line
+# to its docstring). A command missing here still works: it is imported to ask.
+SHORT_HELP = {
+    "approve": "Mark the day's draft approved for sending (see MORNINGPOST_REQUIRE_APPROVAL).",
+    "assemble": "Fetch the sources and write DATA_DIR/issues/DATE/issue.json"
+    " (re-running replaces it).",
+    "bounces": "Apply SES bounces and complaints waiting in MORNINGPOST_BOUNCES_QUEUE_URL,"
+    " then stop.",
+    "draft": "Assemble and render the day's issue and mail a test copy to MORNINGPOST_EDITORS.",
+    "preview": "Preview the day's draft in a browser, re-rendered whenever a file changes.",
+    "render": "Render issue.json into email.html, email.txt and web.html; refresh the web archive.",
+    "run": "Assemble, render and send the day's issue (the main job).",
+    "schedule": "Run the daily schedule until stopped (SIGTERM or Ctrl-C).",
+    "send": "Deliver the rendered issue to every active subscriber not yet sent; safe to re-run.",
+    "serve": "Run the web app: subscribe, confirm, unsubscribe (RFC 8058), archive, SNS webhook.",
+    "status": "The issue's state, deliveries, who is sending it and how fast, and why it waits.",
+    "subscribers": "Manage the subscriber list.",
+}  # fmt: skip
 
 
 class _App(click.Group):
@@ -46,6 +65,23 @@ class _App(click.Group):
         command = getattr(importlib.import_module(f"pipeline.commands.{module}"), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The listing ``click.Group`` writes, from ``SHORT_HELP`` instead of the commands."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = [(name, self._short_help(ctx, name, limit)) for name in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def _short_help(self, ctx: click.Context, name: str, limit: int) -> str:
+        # A stand-in with the same help shortens it exactly as the command itself would.
+        command = (
+            click.Command(name, help=SHORT_HELP[name])
+            if name in SHORT_HELP
+            else self.get_command(ctx, name)
+        )
+        return command.get_short_help_str(limit) if command else ""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -1,10 +1,9 @@
-"""Commands about one dated issue: run, assemble, render, send, status."""
+"""Commands that make and send one dated issue: run, assemble, render, send."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import signal
 import sys
 import threading
@@ -17,11 +16,10 @@ from pipeline import jobs, transports
 from pipeline.assembly.assemble import count_items
 from pipeline.commands.options import date_option, issue_date, pass_context, sample_option
 from pipeline.context import Context
-from pipeline.scheduling.clock import local_instant
 from pipeline.sending import progress
 from pipeline.sending.engine import SendReport
 from pipeline.settings import ENV_PREFIX
-from pipeline.status import Approval, desk_line, issue_status, text_lines
+from pipeline.status import desk_line
 from subscribers.store.states import EditionState
 
 
@@ -183,26 +181,3 @@ def _raise_unless_done(report: SendReport) -> None:
         raise MorningPostError(
             "the issue is incomplete: `morningpost status` lists what is unknown or failed"
         )
-
-
-@click.command()
-@date_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for machines.")
-@sample_option
-@pass_context
-def status(ctx: Context, date_: dt.datetime | None, as_json: bool, sample: bool) -> None:
-    """The issue's state, deliveries, who is sending it and how fast, and why it waits."""
-    settings = ctx.settings
-    date = issue_date(settings, date_)
-    approval = Approval(
-        required=settings.require_approval,
-        cutoff=local_instant(date, settings.cutoff_time, settings.zone),
-        zone=settings.timezone,
-    )
-    draft = ctx.issue(date).issue_json
-    report = issue_status(ctx.engine, date, approval=approval, draft=draft)
-    if as_json:
-        click.echo(json.dumps(report))
-        return
-    for line in text_lines(report):
-        click.echo(line)
