@@ -111,5 +111,6 @@ def personal_envelope(campaign: Campaign, recipient: Recipient) -> Envelope:
 def build_personal_message(
     campaign: Campaign, recipient: Recipient, *, date: dt.datetime | None = None
 ) -> EmailMessage:
-    """The whole MIME message of one recipient's copy (about 10 ms: not for bulk sends)."""
+    """The whole MIME message of one recipient's copy (about 6 ms: bulk sends fill in the
+    message ``emails.prebuilt`` builds once per issue, which parses into the same)."""
     return build_message(personal_envelope(campaign, recipient), date=date)

@@ -115,7 +115,9 @@ def _assert_well_formed(raw: bytes) -> None:
 
 
 # Mostly short values; now and then one too long for an 8bit line.
-anything = st.one_of(st.text(max_size=120), st.text(alphabet="ab\u00e9", min_size=900, max_size=1000))
+anything = st.one_of(
+    st.text(max_size=120), st.text(alphabet="ab\u00e9", min_size=900, max_size=1000)
+)
 addresses = st.one_of(st.emails(), st.text(max_size=30), st.just("o'brien+news@example.com"))
 
 
