@@ -30,14 +30,17 @@ COMMANDS = {
     "stats": "stats:stats",
     "backup": "backup:backup",
 }
-# What `morningpost --help` lists beside each command: the first line of its docstring, kept
-# here so that listing the commands imports none of them (tests/test_cli.py holds each line
-# to its docstring). A command missing here still works: it is imported to ask.
+# What `morningpost --help` lists beside each command: its docstring's first paragraph, as
+# one line, kept here so that listing the commands imports none of them
+# (tests/test_startup.py holds each to its docstring). A command missing here still works:
+# it is imported to ask.
 SHORT_HELP = {
     "approve": "Mark the day's draft approved for sending (see MORNINGPOST_REQUIRE_APPROVAL).",
     "assemble": "Fetch the sources and write DATA_DIR/issues/DATE/issue.json"
     " (re-running replaces it).",
-    "bounces": "Apply SES bounces and complaints waiting in MORNINGPOST_BOUNCES_QUEUE_URL,"
+    "backup": "Copy the store (SQLite online backup, or pg_dump) and DATA_DIR's issues and"
+    " archive.",
+    "bounces": "Record and apply the SES events waiting in MORNINGPOST_BOUNCES_QUEUE_URL,"
     " then stop.",
     "draft": "Assemble and render the day's issue and mail a test copy to MORNINGPOST_EDITORS.",
     "preview": "Preview the day's draft in a browser, re-rendered whenever a file changes.",
@@ -45,7 +48,10 @@ SHORT_HELP = {
     "run": "Assemble, render and send the day's issue (the main job).",
     "schedule": "Run the daily schedule until stopped (SIGTERM or Ctrl-C).",
     "send": "Deliver the rendered issue to every active subscriber not yet sent; safe to re-run.",
-    "serve": "Run the web app: subscribe, confirm, unsubscribe (RFC 8058), archive, SNS webhook.",
+    "serve": "Run the web app: subscribe, confirm, unsubscribe (RFC 8058), archive, SNS webhook,"
+    " /healthz, and /metrics for the bearer of MORNINGPOST_METRICS_TOKEN.",
+    "stats": "Results per issue: sent, delivered, bounced, complained, rejected, delayed,"
+    " unsubscribed, opened and clicked, with the rates SES and Gmail hold senders to.",
     "status": "The issue's state, deliveries, who is sending it and how fast, and why it waits.",
     "subscribers": "Manage the subscriber list.",
 }  # fmt: skip
