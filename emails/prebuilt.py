@@ -231,10 +231,23 @@ def _header(name: str, value: str) -> bytes:
         return _folded(name, value)
     if len(name) + 2 + len(value) <= _FOLD_AT:
         return f"{name}: {value}\r\n".encode("ascii")
+    if len(value) + 1 <= _FOLD_AT:  # the value whole on the next line, as the package does
+        return f"{name}:\r\n {value}\r\n".encode("ascii")
     words = value.split(" ")
-    if max(map(len, words)) >= _LINE_LIMIT:
+    if len(name) + 2 + max(map(len, words)) > _LINE_LIMIT:
         return _folded(name, value)
-    return (f"{name}:" + "".join(f"\r\n {word}" for word in words) + "\r\n").encode("ascii")
+    first = f"{name}:"
+    lines = [first]
+    for word in words:  # as many words a line as fit, as the email package folds
+        fits = len(lines[-1]) + 1 + len(word) <= _FOLD_AT
+        # A word longer than any line (a long URL) starts right after the name: the email
+        # package would write it as RFC 2047 encoded words, which no client decodes in
+        # List-Unsubscribe.
+        if fits or (lines[-1] == first and len(word) + 1 > _FOLD_AT):
+            lines[-1] += f" {word}"
+        else:
+            lines.append(f" {word}")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def _folded(name: str, value: str | Address) -> bytes:
