@@ -94,7 +94,7 @@ def test_library_errors_become_one_line_at_the_edge(
     def fail(*_args: object, **_kwargs: object) -> object:
         raise error
 
-    monkeypatch.setattr("pipeline.commands.issue.issue_status", fail)
+    monkeypatch.setattr("pipeline.commands.status.issue_status", fail)
     assert expected in one_line_error(invoke("status", "--date", DATE))
 
 
@@ -104,6 +104,6 @@ def test_a_bug_still_shows_its_traceback(
     def fail(*_args: object, **_kwargs: object) -> object:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("pipeline.commands.issue.issue_status", fail)
+    monkeypatch.setattr("pipeline.commands.status.issue_status", fail)
     result = invoke("status", "--date", DATE)
     assert isinstance(result.exception, ZeroDivisionError)
