@@ -34,8 +34,6 @@ import functools
 import re
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
-
 from emails.errors import InvalidAddress
 
 _ATEXT = r"[a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]+"
@@ -60,6 +58,10 @@ def normalise(raw: str, *, check_deliverability: bool = False) -> Address:
         fast = _fast(candidate)
         if fast is not None:
             return fast
+    # Imported here: `morningpost --help` and `status` load this module (for ``mask``) and
+    # never validate an address.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         valid = validate_email(
             candidate, check_deliverability=check_deliverability, allow_smtputf8=False
@@ -107,6 +109,8 @@ def _fast(candidate: str) -> Address | None:
 
 @functools.lru_cache(maxsize=65536)
 def _valid_domain(domain: str) -> str | None:
+    from email_validator import EmailNotValidError, validate_email  # see normalise
+
     try:
         valid = validate_email(f"postmaster@{domain}", check_deliverability=False)
     except EmailNotValidError:

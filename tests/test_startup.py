@@ -20,6 +20,7 @@ from pipeline.cli import COMMANDS, SHORT_HELP, main
 HEAVY = (
     "premailer", "cssutils", "lxml", "mjml", "jinja2", "boto3", "botocore", "huggingface_hub",
     "httpx", "feedparser", "rich", "starlette", "uvicorn", "markdown_it", "yaml",
+    "email_validator",
 )  # fmt: skip
 # `status` reads the settings and the store; the list of commands needs neither.
 STORE = ("sqlalchemy", "pydantic", "pydantic_settings")
