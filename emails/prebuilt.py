@@ -44,6 +44,7 @@ from emails.message import (
     sender_domain,
 )
 from emails.rendered import PLACEHOLDER
+from emails.transports.base import unbuildable
 
 _PLACEHOLDER = re.compile(PLACEHOLDER.pattern.encode("ascii"))
 _FOLD_AT = 78  # the email package's line length: headers fold there, longer bodies are encoded
@@ -164,8 +165,7 @@ class PrebuiltMessage:
         try:
             return self._fill(recipient, date or dt.datetime.now(dt.UTC))
         except _BUILD_ERRORS as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise BadRecipient(f"this recipient's message cannot be built: {reason}"[:300]) from err
+            raise BadRecipient(unbuildable(err)) from err
 
     def _fill(self, recipient: Recipient, date: dt.datetime) -> tuple[str, bytes]:
         values = {
