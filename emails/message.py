@@ -6,12 +6,18 @@ import datetime as dt
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from emails.personalise import personalise
 from emails.rendered import RenderedEmail
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+# How messages are written for the wire. Header lines may run to SMTP's 998 octets: folded at
+# 78, a List-Unsubscribe URL longer than a line would be written as RFC 2047 encoded words,
+# which mail clients do not decode there, and one-click unsubscribe would break. Bodies are
+# encoded when they are set, to lines of at most 78.
+WIRE = SMTP.clone(max_line_length=998)
 ISSUE_HEADER = "X-MorningPost-Issue"
 
 

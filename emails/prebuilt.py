@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from emails.errors import BadRecipient
 from emails.message import (
     ISSUE_HEADER,
     ONE_CLICK,
+    WIRE,
     Campaign,
     Recipient,
     build_personal_message,
@@ -203,7 +203,7 @@ class PrebuiltMessage:
         self, recipient: Recipient, date: dt.datetime
     ) -> tuple[str, bytes]:
         message = build_personal_message(self.campaign, recipient, date=date)
-        return str(message["Message-ID"]).strip("<> "), message.as_bytes(policy=SMTP)
+        return str(message["Message-ID"]).strip("<> "), message.as_bytes(policy=WIRE)
 
 
 def _fits_a_line(value: str, boundary: str) -> bool:
@@ -254,5 +254,5 @@ def _folded(name: str, value: str | Address) -> bytes:
     """The header as ``build_message`` writes it: checked and folded by the email package."""
     scratch = EmailMessage()
     scratch[name] = value
-    folded: bytes = SMTP.fold_binary(name, scratch[name])
+    folded: bytes = WIRE.fold_binary(name, scratch[name])
     return folded

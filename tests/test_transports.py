@@ -24,6 +24,7 @@ from emails.errors import (
 )
 from emails.message import (
     ONE_CLICK,
+    WIRE,
     Campaign,
     Envelope,
     Recipient,
@@ -314,3 +315,26 @@ def test_botocore_never_repeats_a_call_on_its_own(monkeypatch: pytest.MonkeyPatc
         with pytest.raises(TemporaryFailure):
             transport.send_batch(CAMPAIGN, [_recipient(1)])
         assert fake.stats["calls"] == 1
+
+
+def test_a_long_unsubscribe_url_reaches_the_wire_as_written() -> None:
+    # Folded at 78, a URL longer than a line became RFC 2047 encoded words, which no mail
+    # client decodes in List-Unsubscribe: one-click unsubscribe was lost.
+    url = "https://newsletter.morningpost.example.com/unsubscribe/" + "k" * 60
+    envelope = Envelope(
+        sender="The AI Morning Post <briefing@example.com>",
+        to="reader@example.com",
+        subject="Issue #1",
+        html="<p>Hello</p>",
+        text="Hello",
+        unsubscribe_url=url,
+        list_id="The AI Morning Post <daily.example.com>",
+        unsubscribe_mailto="unsub@example.com",
+    )
+    raw = build_message(envelope).as_bytes(policy=WIRE)
+    assert b"=?utf-8?" not in raw
+    assert (
+        f"List-Unsubscribe: <{url}>, <mailto:unsub@example.com?subject=unsubscribe>".encode() in raw
+    )
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["List-Unsubscribe"] == f"<{url}>, <mailto:unsub@example.com?subject=unsubscribe>"

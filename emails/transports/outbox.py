@@ -11,11 +11,10 @@ import re
 import tempfile
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 from emails.errors import TransportError
-from emails.message import Campaign, Recipient
+from emails.message import WIRE, Campaign, Recipient
 from emails.prebuilt import PrebuiltMessage
 from emails.transports.base import Outcome, rejected, sent
 
@@ -48,7 +47,7 @@ class OutboxTransport:
         message_id = str(message["Message-ID"] or "").strip("<> ")
         if not message_id:
             raise TransportError("outbox: the message has no Message-ID")
-        self._write(message_id, message.as_bytes(policy=SMTP))
+        self._write(message_id, message.as_bytes(policy=WIRE))
         return message_id
 
     def _prebuilt_for(self, campaign: Campaign) -> PrebuiltMessage:

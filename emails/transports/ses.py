@@ -25,7 +25,6 @@ import html
 import json
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.policy import SMTP
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -45,7 +44,7 @@ from emails.errors import (
     Throttled,
     TransportError,
 )
-from emails.message import ISSUE_HEADER, ONE_CLICK, Campaign, Recipient, list_unsubscribe
+from emails.message import ISSUE_HEADER, ONE_CLICK, WIRE, Campaign, Recipient, list_unsubscribe
 from emails.rendered import PLACEHOLDER, WORD_JOINER, break_braces
 from emails.transports.base import Outcome, rejected, sent, unbuildable
 
@@ -107,7 +106,7 @@ def build_send_email_request(
     message: EmailMessage, *, configuration_set: str | None = None, issue: str | None = None
 ) -> dict[str, Any]:
     """The ``SendEmail`` arguments for one finished message (Raw, so every header survives)."""
-    request: dict[str, Any] = {"Content": {"Raw": {"Data": message.as_bytes(policy=SMTP)}}}
+    request: dict[str, Any] = {"Content": {"Raw": {"Data": message.as_bytes(policy=WIRE)}}}
     if configuration_set:
         request["ConfigurationSetName"] = configuration_set
     if issue:

@@ -222,6 +222,7 @@ def _sample_values(settings: Settings, date: dt.date) -> SampleValues:
 
 def _message(settings: Settings, draft: Draft) -> bytes:
     """The message a reader would get, for SpamAssassin: the send engine's own builder."""
+    from emails.message import WIRE
     from pipeline.sending.mailing import Mailing, message_for
     from subscribers.store.roster import Subscriber
     from subscribers.store.states import SubscriberStatus
@@ -236,7 +237,7 @@ def _message(settings: Settings, draft: Draft) -> bytes:
     )
     email, name = _SAMPLE_READER
     reader = Subscriber(id=0, email=email, name=name, status=SubscriberStatus.ACTIVE)
-    return message_for(mailing, reader).as_bytes()
+    return message_for(mailing, reader).as_bytes(policy=WIRE)
 
 
 @click.command()
