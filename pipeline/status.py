@@ -260,7 +260,7 @@ def _send_lines(status: dict[str, Any]) -> list[str]:
         if send["rate_per_second"]:
             line += f", {send['rate_per_second']:,} messages/s"
         if send["eta_seconds"] is not None:
-            line += f", eta {_duration(send['eta_seconds'])}"
+            line += f", eta {duration(send['eta_seconds'])}"
         lines.append(line)
     elif status["state"] == EditionState.SENDING:
         lines.append(
@@ -284,8 +284,9 @@ def _send_lines(status: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _duration(seconds: int) -> str:
-    minutes, secs = divmod(int(seconds), 60)
+def duration(seconds: float) -> str:
+    """``seconds`` as an operator reads a time left: 42s, 3m05s, 2h07m."""
+    minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:
         return f"{hours}h{minutes:02d}m"

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ from pipeline.sources.items import ModelItem, NewsItem, PaperItem
 from pipeline.sources.papers import paper_finding
 from pipeline.sources.sizes import Quantization, quantization_of, real_parameters
 from pipeline.sources.wording import ELLIPSIS, excerpt, human_count, is_unspaced, join_words
+from tests.fixture_server import FixtureHandler, FixtureServer, serving
 
 FIXTURES = Path(__file__).parent / "fixtures" / "briefing"
 CARDS = FIXTURES / "cards"
@@ -96,82 +96,44 @@ ROUTES: dict[str, tuple[str, str]] = {
 # --- the loopback server ------------------------------------------------------------------------
 
 
-class BriefingServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class BriefingServer(FixtureServer):
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[str] = []
-        self.lock = threading.Lock()
-        self.release = threading.Event()
+        super().__init__(FIXTURES, ROUTES, _Handler)
         # When set, card requests wait here for each other: only parallel fetching passes.
         self.barrier: threading.Barrier | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def hits(self, path: str) -> int:
-        with self.lock:
-            return sum(1 for seen in self.requests if seen.split("?")[0] == path)
 
     def card_requests(self) -> set[str]:
         with self.lock:
             return {p for p in self.requests if p.endswith("/resolve/main/README.md")}
 
+    def let_go(self) -> None:
+        super().let_go()
+        if self.barrier is not None:
+            self.barrier.abort()
 
-class _Handler(BaseHTTPRequestHandler):
+
+class _Handler(FixtureHandler):
     server: BriefingServer
 
-    def do_GET(self) -> None:
-        with self.server.lock:
-            self.server.requests.append(self.path)
-        path = self.path.split("?")[0]
+    def special(self, path: str) -> bool:
         if path.endswith("/README.md") and self.server.barrier is not None:
             try:
                 self.server.barrier.wait()
             except threading.BrokenBarrierError:
-                self._answer(503, b"cards were fetched one at a time", "text/plain")
-                return
+                self.answer(503, b"cards were fetched one at a time", "text/plain")
+                return True
         if path == HELD_CARD:
             self.server.release.wait(HOLD)
         if path == BROKEN_CARD:
-            self._answer(500, b"Internal Server Error", "text/plain")
-        elif path in ROUTES:
-            name, kind = ROUTES[path]
-            self._answer(200, (FIXTURES / name).read_bytes(), f"{kind}; charset=utf-8")
-        else:
-            self._answer(404, b"Entry not found", "text/plain")
-
-    def _answer(self, status: int, body: bytes, kind: str) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client timed out and left
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+            self.answer(500, b"Internal Server Error", "text/plain")
+            return True
+        return False
 
 
 @pytest.fixture
 def server() -> Iterator[BriefingServer]:
-    srv = BriefingServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(BriefingServer()) as srv:
         yield srv
-    finally:
-        srv.release.set()
-        if srv.barrier is not None:
-            srv.barrier.abort()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -31,6 +29,7 @@ from pipeline.sources import (
 )
 from pipeline.sources import huggingface as hf
 from pipeline.sources.http import make_client
+from tests.fixture_server import FixtureHandler, FixtureServer, serving
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 # The CLI in a fresh interpreter, so HF_ENDPOINT is read by huggingface_hub at import, as live.
@@ -52,79 +51,22 @@ ROUTES: dict[str, tuple[str, str]] = {
 }
 
 
-class FixtureServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[str] = []
-        self.lock = threading.Lock()
-        self.release = threading.Event()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def record(self, path: str) -> None:
-        with self.lock:
-            self.requests.append(path)
-
-    def hits(self, path: str) -> int:
-        with self.lock:
-            return sum(1 for seen in self.requests if seen.split("?")[0] == path)
-
-    def wait_for_hits(self, path: str, count: int, deadline: float = 5.0) -> int:
-        """Wait until ``path`` was asked for ``count`` times or the deadline passes."""
-        end = time.monotonic() + deadline
-        while self.hits(path) < count and time.monotonic() < end:
-            time.sleep(0.01)
-        return self.hits(path)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FixtureServer
-
-    def do_GET(self) -> None:
-        self.server.record(self.path)
-        path = self.path.split("?")[0]
+class _Handler(FixtureHandler):
+    def special(self, path: str) -> bool:
         if path == "/slow":
             self.server.release.wait(SLOW_HOLD)
-            self._answer(200, b"<rss version='2.0'><channel/></rss>", "application/rss+xml")
+            self.answer(200, b"<rss version='2.0'><channel/></rss>", "application/rss+xml")
         elif path == "/broken":
-            self._answer(500, b"Internal Server Error", "text/plain")
-        elif path in ROUTES:
-            name, kind = ROUTES[path]
-            self._answer(200, (FIXTURES / name).read_bytes(), f"{kind}; charset=utf-8")
+            self.answer(500, b"Internal Server Error", "text/plain")
         else:
-            self._answer(404, b"not found", "text/plain")
-
-    def _answer(self, status: int, body: bytes, kind: str) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (the time-out test): nothing left to tell it
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+            return False
+        return True
 
 
 @pytest.fixture
 def server() -> Iterator[FixtureServer]:
-    srv = FixtureServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serving(FixtureServer(FIXTURES, ROUTES, _Handler)) as srv:
         yield srv
-    finally:
-        srv.release.set()  # let a held /slow answer go before shutting down
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

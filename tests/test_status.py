@@ -18,7 +18,7 @@ from pipeline.cli import main
 from pipeline.sending.engine import SendOptions, send_issue
 from pipeline.sending.mailing import Mailing
 from pipeline.settings import Settings
-from pipeline.status import Approval, issue_status, text_lines
+from pipeline.status import Approval, duration, issue_status, text_lines
 from subscribers.store import editions, ledger, locks, schema, sendruns
 from subscribers.store.engine import open_store
 from subscribers.store.ledger import Outcomes
@@ -258,3 +258,12 @@ def test_status_of_a_send_in_progress_is_in_flight_with_its_owner(settings: Sett
     assert [(w["owner"], w["in_flight"]) for w in status["send"]["workers"]] == [(owner, 3)]
     done = issue_status(engine, DAY)
     assert (done["state"], done["in_flight"], done["send"]["live"]) == ("sent", 0, False)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(0, "0s"), (42, "42s"), (59.6, "1m00s"), (185, "3m05s"), (3599, "59m59s"), (7620, "2h07m")],
+)
+def test_a_time_left_is_written_as_an_operator_reads_it(seconds: float, words: str) -> None:
+    # One writer for the status line and the send's progress line.
+    assert duration(seconds) == words

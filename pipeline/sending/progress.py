@@ -25,6 +25,7 @@ from rich.progress import Progress as RichBar
 from rich.text import Text
 
 from pipeline.sending.engine import Progress, SendReport
+from pipeline.status import duration
 
 
 class _RateColumn(ProgressColumn):
@@ -99,7 +100,7 @@ def progress_line(report: SendReport, total: int, elapsed: float) -> str:
     rate = report.delivered / elapsed if elapsed > 0 else 0.0
     share = f" ({done / total:.0%})" if total else ""
     pace = done / elapsed if elapsed > 0 else 0.0
-    eta = f", eta {_duration((total - done) / pace)}" if pace > 0 and total > done else ""
+    eta = f", eta {duration((total - done) / pace)}" if pace > 0 and total > done else ""
     return f"sending: {done:,}/{total:,}{share} {rate:,.0f} msg/s{eta}; {_counts(report)}"
 
 
@@ -120,11 +121,3 @@ def _counts(report: SendReport) -> str:
     if report.passed_unknown:
         line += f", unknown {report.passed_unknown:,}"
     return line
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
