@@ -73,8 +73,10 @@ class Settings(BaseSettings):
     latitude: float = 53.48
     longitude: float = -2.24
     max_send_rate: float | None = Field(default=None, gt=0)
-    # Sending threads; a crash leaves at most this many x 50 deliveries unknown.
-    send_concurrency: int = Field(default=8, ge=1, le=64)
+    # Sending threads, unset: sized from the send rate and the calls' latency as the send
+    # goes (Little's law, pipeline/sending/pace.py). A crash leaves at most one call per
+    # thread (x 50 deliveries) unknown.
+    send_concurrency: int | None = Field(default=None, ge=1, le=64)
     # Seconds a claimed delivery stays a send process's without a heartbeat: a dead
     # process's deliveries are unknown (and resendable) this long after it died.
     send_lease_seconds: float = Field(default=120.0, ge=1, le=3600)

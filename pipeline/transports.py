@@ -42,9 +42,11 @@ def ses_client(settings: Settings) -> SESV2Client:
     from botocore.exceptions import BotoCoreError
 
     from emails.transports.ses import make_client
+    from pipeline.sending.pace import MOST
 
     try:
-        return make_client(concurrency=settings.send_concurrency)
+        # Connections are opened as threads need them: room for the most a send may start.
+        return make_client(concurrency=settings.send_concurrency or MOST)
     except BotoCoreError as err:
         raise aws_setup_error("SES", err) from None
 

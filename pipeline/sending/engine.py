@@ -1,26 +1,36 @@
 """The send engine: every active subscriber gets the issue once, recorded in the ledger.
 
-    reader thread ──► bounded queue of batches ──► N sender threads ──► transport
-    (keyset pages of active                        build ─► limiter ─► claim (1 tx) ─►
-     subscribers, with their rows)                 send_batch ─► finish (1 tx)
+    seeder thread ──► ledger rows ``pending`` ──► N sender threads ──► transport
+    (anti-join: rows for the      (the queue,     limiter ─► claim next (1 tx) ─►
+     subscribers without one)      any worker)    build ─► call ─► ledger writer thread
+                                                                   (several calls, 1 tx)
 
-* Exactly once, across any number of processes: a batch's ledger rows go to ``sending``
+* Workers cooperate: any number of processes (on one machine or many, sharing a
+  PostgreSQL store) send one issue together. Each claims its next call's rows from the
+  ledger (``feed``; SKIP LOCKED on PostgreSQL), so they split the list without walking it,
+  and each takes its share of the account's rate (``pace``: the rate over the runs
+  sending, re-read every second by the heartbeat).
+* Exactly once, across any number of processes: a call's ledger rows go to ``sending``
   for this run's owner (``host:pid:run``) with a lease, in one transaction, only once the
   rate limiter granted the call, re-reading each subscriber's status (whoever left
-  meanwhile is ``skipped``); they go to ``sent``/``failed`` in one transaction after the
-  call. A heartbeat renews the leases of the rows in flight. Rows another process holds
-  under a live lease are never taken; rows whose lease ran out are *unknown* and only a
-  resend takes them. A kill leaves at most one call per thread unknown.
+  meanwhile is ``skipped``); they go to ``sent``/``failed`` after the call, recorded by one
+  writer thread. A heartbeat renews the leases of the rows in flight. Rows another
+  process holds under a live lease are never taken; rows whose lease ran out are
+  *unknown* and only a resend takes them. A kill leaves unknown at most the calls in
+  flight and those answered but not yet recorded.
+* Concurrency: threads sized by Little's law from the run's rate and the latency each
+  call is seen to take (``pace``), unless ``SendOptions.concurrency`` sets it.
 * A reader whose message cannot be built (an address an older release let in, say) fails
   alone, with the reason; the send goes on.
 * Rate: one token bucket for all threads; SES throttling (429) and server errors are
   retried with exponential backoff and full jitter, throttling also halves the rate. Rows
   waiting for a retry are back in ``pending``, not held.
-* Stop: a stop flag (pause, Ctrl-C, SIGTERM) lets queued batches drain unsent; a call in
-  flight is finished and recorded.
+* Stop: a stop flag (pause, Ctrl-C, SIGTERM) ends the claims; a call in flight is
+  finished and recorded.
 * Too many consecutive errors pause the send (edition state ``paused``, the reason kept
   with the run); a re-run resumes. A send that went through the list concludes the
-  issue: ``sent`` if every delivery is settled, else ``incomplete`` (see ``editions``).
+  issue: ``sent`` if every delivery is settled, else ``incomplete`` (see ``editions``);
+  while other workers still have calls in flight, the last of them concludes.
 """
 
 from __future__ import annotations
@@ -28,7 +38,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -49,14 +58,17 @@ from emails.errors import (
 )
 from emails.message import Recipient
 from emails.transports.base import Outcome, Transport
+from pipeline.sending import pace
+from pipeline.sending.feed import Feed, Where
 from pipeline.sending.heartbeat import Heartbeat
 from pipeline.sending.mailing import Mailing
 from pipeline.sending.ratelimit import Limiter, TokenBucket, Unlimited, backoff_delay
+from pipeline.sending.writer import NOTHING, Recording, Writer
 from subscribers.store import editions, ledger, sendruns
-from subscribers.store.ledger import Listed, Outcomes
+from subscribers.store.ledger import Outcomes
 from subscribers.store.roster import Subscriber, count
 from subscribers.store.stamps import now as utc_now
-from subscribers.store.states import DeliveryState, EditionState, RunState, SubscriberStatus
+from subscribers.store.states import EditionState, RunState, SubscriberStatus
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +82,10 @@ Clock = Callable[[], dt.datetime]
 
 @dataclass(frozen=True)
 class SendOptions:
-    concurrency: int = 8  # sender threads; also bounds the unknowns after a crash
-    max_rate: float | None = None  # messages per second; None = no limit
+    # Sender threads, which also bound the unknowns after a crash; None: sized from the
+    # rate and the latency seen (``pace.threads_for``).
+    concurrency: int | None = None
+    max_rate: float | None = None  # the account's messages per second; None = no limit
     resend_unknown: bool = False  # claim rows whose owner is gone (lease run out)
     max_attempts: int = 8  # per batch, for throttling, 5xx and per-entry transient failures
     max_consecutive_errors: int = 20  # failed calls in a row (429 excluded) before pausing
@@ -197,7 +211,7 @@ class _Attempt:
 
 
 class _Run:
-    """One run of the engine: the reader, the senders, and what they share."""
+    """One run of the engine: the seeder, the senders, the writer, and what they share."""
 
     def __init__(
         self,
@@ -215,21 +229,33 @@ class _Run:
         self.options, self.dry_run = options, dry_run
         self.owner, self.clock = owner, clock
         self.campaign = mailing.campaign
+        self.size = transport.batch_size
         self.stop = stop or threading.Event()
-        # None tells a sender thread the list is finished.
-        self.queue: queue.Queue[list[Listed] | None] = queue.Queue(
-            maxsize=options.concurrency * 2
-        )
+        self.rate = options.max_rate if options.max_rate and not dry_run else None
         self.limiter: Limiter = (
-            TokenBucket(options.max_rate, burst=_burst(options.max_rate, transport.batch_size))
-            if options.max_rate and not dry_run
-            else Unlimited()
+            TokenBucket(self.rate, burst=_burst(self.rate, self.size)) if self.rate else Unlimited()
         )
+        self.latency = pace.Latency()
         self.report = SendReport(owner=owner)
         self.lock = threading.Lock()
         self.streak = 0
         self.crash: BaseException | None = None
         self.progress: Progress = NoProgress()
+        self.senders: list[threading.Thread] = []
+        self.feed = Feed(
+            engine,
+            Where(mailing.date, owner, options.lease, clock(), options.resend_unknown),
+            clock=clock,
+            stop=self.stop,
+        )
+        self.writer = Writer(
+            engine,
+            mailing.date,
+            owner,
+            clock=clock,
+            on_recorded=self._recorded,
+            on_error=self._crashed,
+        )
         self.heartbeat = Heartbeat(
             engine,
             mailing.date,
@@ -238,6 +264,7 @@ class _Run:
             counts=self._counts,
             on_lost=self._pause,
             clock=clock,
+            on_share=self._share if self.rate else None,
         )
 
     # -- the whole run -------------------------------------------------------------------
@@ -249,17 +276,10 @@ class _Run:
         if not self.dry_run:
             self._begin(total)
         progress.start(total)
-        threads = [threading.Thread(target=self._read, name="send-reader", daemon=True)]
-        threads += [
-            threading.Thread(target=self._work, name=f"send-{n}", daemon=True)
-            for n in range(self.options.concurrency)
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            self._join(threads)
-        finally:
-            self.heartbeat.stop()
+        if self.dry_run:
+            self._rehearse()
+        else:
+            self._send()
         self.report.seconds = time.perf_counter() - started
         self._conclude()
         progress.close(self.report)
@@ -277,19 +297,62 @@ class _Run:
                 now=self.clock(),
                 lease=self.options.lease,
             )
+            before = ledger.tally(conn, self.mailing.date, now=self.clock())
+        # What this run will not send, as the ledger stood when it started.
+        self.report.already = before.sent + before.skipped
+        self.report.elsewhere = before.in_flight
+        self.report.passed_unknown = 0 if self.options.resend_unknown else before.unknown
+        self.heartbeat.share()  # the rate's share before the first call, not a second later
         self.heartbeat.start()
 
-    def _join(self, threads: list[threading.Thread]) -> None:
+    def _send(self) -> None:
+        seeder = threading.Thread(target=self._seed, name="send-seeder", daemon=True)
+        self.writer.start()
+        seeder.start()
+        self._grow()
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)  # short joins keep Ctrl-C deliverable
+            self._join([seeder])
+        finally:
+            self.writer.close()
+            self.heartbeat.stop()
+
+    def _join(self, others: list[threading.Thread]) -> None:
+        try:
+            while alive := [t for t in [*others, *self._senders()] if t.is_alive()]:
+                alive[0].join(0.2)  # short joins keep Ctrl-C deliverable
         except KeyboardInterrupt:
             log.warning("interrupted: finishing the calls in flight, sending nothing more")
             self.report.interrupted = True
             self.stop.set()
-            for thread in threads:
+            for thread in [*others, *self._senders()]:
                 thread.join()
+
+    def _senders(self) -> list[threading.Thread]:
+        with self.lock:
+            return list(self.senders)
+
+    def _grow(self) -> None:
+        """Start sender threads until there are as many as the rate and latency call for."""
+        want = self.options.concurrency or pace.threads_for(
+            self.rate, self.latency.seconds, self.size
+        )
+        with self.lock:
+            while len(self.senders) < want and not self.stop.is_set():
+                thread = threading.Thread(
+                    target=self._work, name=f"send-{len(self.senders)}", daemon=True
+                )
+                self.senders.append(thread)
+                thread.start()
+
+    def _share(self, runs: int) -> None:
+        """``runs`` are sending on the account now: take this run's part of its rate."""
+        if self.options.max_rate is None:
+            return
+        rate = pace.share(self.options.max_rate, runs)
+        if rate != self.rate:
+            self.rate = rate
+            self.limiter.set_ceiling(rate, burst=_burst(rate, self.size))
+            self._grow()
 
     def _conclude(self) -> None:
         if self.crash is not None:
@@ -350,78 +413,88 @@ class _Run:
         with self.engine.connect() as conn:
             return count(conn, SubscriberStatus.ACTIVE)
 
-    # -- the reader ------------------------------------------------------------------------
+    # -- the seeder ----------------------------------------------------------------------
 
-    def _read(self) -> None:
+    def _seed(self) -> None:
         try:
-            listed = ledger.iter_listed(self.engine, self.mailing.date)
-            for batch in _batches(listed, self.transport.batch_size):
-                if not self._put(batch):
-                    break
+            self.feed.seed()
         except BaseException as err:  # noqa: BLE001 - whatever it is, the senders must stop
             self._crashed(err)
-        finally:
-            for _ in range(self.options.concurrency):
-                self.queue.put(None)  # senders keep taking, so this never blocks for long
 
-    def _put(self, batch: list[Listed]) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(batch, timeout=0.2)
-            except queue.Full:
-                continue
-            return True
-        return False
+    # -- a dry run: everything but the transport and the ledger ---------------------------
+
+    def _rehearse(self) -> None:
+        unsent = ledger.iter_unsent(
+            self.engine,
+            self.mailing.date,
+            now=self.clock(),
+            resend_unknown=self.options.resend_unknown,
+        )
+        for batch in _batches(unsent, self.size):
+            if self.stop.is_set():
+                return
+            recipients, broken = self._build(batch)
+            if recipients:
+                self.transport.prepare(self.campaign, recipients)
+            self._count(delivered=len(recipients), failed=len(broken))
 
     # -- the senders ---------------------------------------------------------------------
 
     def _work(self) -> None:
-        while (batch := self.queue.get()) is not None:
-            if self.stop.is_set():
-                continue  # drain: queued batches were never claimed, they stay unsent
-            try:
-                self._send_batch(batch)
-            except BaseException as err:  # noqa: BLE001 - a store failure: stop the run
-                self._crashed(err)
+        last = NOTHING
+        try:
+            while not self.stop.is_set() and (recording := self._next_call(last)):
+                last = recording
+        except BaseException as err:  # noqa: BLE001 - a store failure: stop the run
+            self._crashed(err)
+        last.wait()
 
-    def _send_batch(self, batch: list[Listed]) -> None:
-        recipients, broken = self._build(self._to_send(batch))
-        if self.dry_run:
-            if recipients:
-                self.transport.prepare(self.campaign, recipients)
-            self._count(delivered=len(recipients), failed=len(broken))
-            return
-        todo: deque[_Attempt] = deque([_Attempt(recipients)])
+    def _next_call(self, last: Recording) -> Recording | None:
+        """Wait for the limiter, claim the next call's rows and send them; return how its
+        outcome is being recorded, None once the queue is empty for this run (or it
+        stopped).
+
+        The last call's outcome must be in the store before the next claim: a kill then
+        leaves at most one call per thread unrecorded (unknown).
+        """
+        if not self.limiter.acquire(self.size, self.stop):
+            return None
+        last.wait()
+        began = time.perf_counter()
+        taken = self.feed.claim(self.size)
+        if taken is None:
+            self.limiter.refund(self.size)
+            return None
+        self.limiter.refund(self.size - len(taken.claimed))
+        if taken.skipped:
+            self._count(skipped=taken.skipped)
+        if not taken.claimed:
+            return NOTHING
+        return self._first_call(taken.claimed, began)
+
+    def _first_call(self, subscribers: list[Subscriber], began: float) -> Recording:
+        """Send the rows just claimed; retry what must be retried (claimed again by id)."""
+        recipients, broken = self._build(subscribers)
+        results = _Results(failed=broken)
+        retry = self._attempt(recipients, 0, results) if recipients else []
+        recording = self._record(results)
+        self.latency.observe(time.perf_counter() - began)
+        self._grow()
+        if retry:
+            self._retry(retry)
+        return recording
+
+    def _retry(self, retry: list[_Attempt]) -> None:
+        todo = deque(retry)
         while todo:
             attempt = todo.popleft()
             if attempt.delay and self.stop.wait(attempt.delay):
                 return  # its rows were released before the wait: they are ``pending``
             if self.stop.is_set():
                 return  # nothing claimed: the rows stay as they were
-            group = self._claim(attempt.group, broken)
-            broken = []
+            group = self._claim(attempt.group)
             if group:
                 todo.extend(self._call(_Attempt(group, attempt.attempts)))
-
-    def _to_send(self, batch: list[Listed]) -> list[Subscriber]:
-        """The readers of ``batch`` who may need the issue, by their rows as read; the
-        others are counted. The claim decides for good."""
-        now = self.clock()
-        todo: list[Subscriber] = []
-        already = elsewhere = unknown = 0
-        for item in batch:
-            if item.state in (None, DeliveryState.PENDING, DeliveryState.FAILED):
-                todo.append(item.subscriber)
-            elif item.state is not DeliveryState.SENDING:
-                already += 1
-            elif not item.unknown(now):
-                elsewhere += 1
-            elif self.options.resend_unknown:
-                todo.append(item.subscriber)
-            else:
-                unknown += 1
-        self._count(already=already, elsewhere=elsewhere, passed_unknown=unknown)
-        return todo
 
     def _build(
         self, subscribers: list[Subscriber]
@@ -434,40 +507,28 @@ class _Run:
                 recipients.append(self.mailing.recipient(subscriber))
             except Exception as err:  # noqa: BLE001 - one reader's copy must not stop the send
                 broken.append((subscriber.id, f"could not build the message: {_describe(err)}"))
+        for i, reason in broken:
+            log.error("delivery failed before its call: %s", reason, extra={"subscriber": i})
         return recipients, broken
 
-    def _claim(self, group: list[Recipient], broken: list[tuple[int, str]]) -> list[Recipient]:
-        """Once the limiter grants the call, claim its rows; return the recipients now ours.
-
-        ``broken`` readers are claimed and failed in the same transaction: they get a row
-        that says why, unless another process settled them first.
-        """
-        if group and not self.limiter.acquire(len(group), self.stop):
-            group = []  # stopped while waiting: nothing of this call goes out
-            if not broken:
-                return []
-        ids = [r.key for r in group] + [i for i, _ in broken]
+    def _claim(self, group: list[Recipient]) -> list[Recipient]:
+        """A retry: once the limiter grants the call, claim its rows again by id; return the
+        recipients now ours."""
+        if not self.limiter.acquire(len(group), self.stop):
+            return []  # stopped while waiting: nothing of this call goes out
         with self.engine.begin() as conn:
-            now = self.clock()
             claim = ledger.claim_batch(
                 conn,
                 self.mailing.date,
-                ids,
+                [r.key for r in group],
                 owner=self.owner,
-                now=now,
+                now=self.clock(),
                 lease=self.options.lease,
                 resend_unknown=self.options.resend_unknown,
             )
-            failed = [(i, reason) for i, reason in broken if i in claim.claimed]
-            if failed:
-                ledger.finish_batch(
-                    conn, self.mailing.date, self.owner, Outcomes(failed=failed), now=now
-                )
         ours = [r for r in group if r.key in claim.claimed]
         self.limiter.refund(len(group) - len(ours))
-        self._count(failed=len(failed), skipped=len(claim.skipped), elsewhere=claim.left)
-        for i, reason in failed:
-            log.error("delivery failed before its call: %s", reason, extra={"subscriber": i})
+        self._count(skipped=len(claim.skipped), elsewhere=claim.left)
         return ours
 
     def _call(self, attempt: _Attempt) -> list[_Attempt]:
@@ -475,22 +536,19 @@ class _Run:
         tried again (its rows released: nobody holds a row while it waits)."""
         results = _Results()
         retry = self._attempt(attempt.group, attempt.attempts, results)
-        self._finish(results)
+        self._record(results).wait()  # a retry's outcome is recorded before the next claim
         return retry
 
-    def _finish(self, results: _Results) -> None:
-        outcomes = results.outcomes()
-        with self.engine.begin() as conn:
-            changed = ledger.finish_batch(
-                conn, self.mailing.date, self.owner, outcomes, now=self.clock()
-            )
-        if changed < len(outcomes):
-            log.error(
-                "%d deliveries were taken over by another process after this one's lease "
-                "ran out; their messages may have gone out twice",
-                len(outcomes) - changed,
-            )
-        self._count(delivered=len(results.sent), failed=len(results.failed))
+    def _record(self, results: _Results) -> Recording:
+        # Released rows are claimed again by id right after (a retry): they must be
+        # ``pending`` in the store by then. The rest is recorded while the thread goes on.
+        recording = self.writer.record(results.outcomes())
+        if results.released:
+            recording.wait()
+        return recording
+
+    def _recorded(self, outcomes: Outcomes) -> None:
+        self._count(delivered=len(outcomes.sent), failed=len(outcomes.failed))
 
     def _attempt(self, group: list[Recipient], attempts: int, results: _Results) -> list[_Attempt]:
         try:
@@ -631,7 +689,7 @@ def _burst(rate: float, batch_size: int) -> float:
     return max(float(batch_size), rate / 5)
 
 
-def _batches(items: Iterable[Listed], size: int) -> Iterator[list[Listed]]:
+def _batches(items: Iterable[Subscriber], size: int) -> Iterator[list[Subscriber]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch

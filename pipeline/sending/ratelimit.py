@@ -33,6 +33,10 @@ class Limiter(Protocol):
 
     def speed_up(self) -> None: ...
 
+    def set_ceiling(self, ceiling: float, *, burst: float) -> None:
+        """Grant at most ``ceiling`` from now on (the run's share moved), ``burst`` at once."""
+        ...
+
     @property
     def rate(self) -> float: ...
 
@@ -52,6 +56,9 @@ class Unlimited:
         pass
 
     def speed_up(self) -> None:
+        pass
+
+    def set_ceiling(self, ceiling: float, *, burst: float) -> None:
         pass
 
 
@@ -122,6 +129,20 @@ class TokenBucket:
             if self._rate < self.ceiling:
                 self._refill()
                 self._rate = min(self.ceiling, self._rate + self.ceiling * _INCREASE)
+
+    def set_ceiling(self, ceiling: float, *, burst: float) -> None:
+        # The rate keeps its place under the ceiling (a throttled run stays slowed down),
+        # scaled to the new one.
+        if ceiling <= 0 or ceiling == self.ceiling:
+            return
+        with self._lock:
+            self._refill()
+            scale = ceiling / self.ceiling
+            self.ceiling = ceiling
+            self._floor = min(ceiling, max(1.0, ceiling * _FLOOR))
+            self._rate = max(self._floor, min(ceiling, self._rate * scale))
+            self._burst = max(burst, 1.0)
+            self._tokens = min(self._tokens, self._burst)
 
     def _refill(self) -> None:
         now = self._clock()

@@ -23,6 +23,7 @@ before a bulk call and one after it, whatever the number of recipients in it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -41,14 +42,15 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.dml import Update
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from emails.errors import StoreError
 from subscribers.store import schema
 from subscribers.store.roster import Subscriber
-from subscribers.store.stamps import aware
 from subscribers.store.states import DeliveryState, SubscriberStatus
 
 _D = DeliveryState
@@ -101,20 +103,16 @@ def _live(now: dt.datetime) -> ColumnElement[bool]:
 
 
 def tally(conn: Connection, date: dt.date, *, now: dt.datetime) -> Tally:
-    """The deliveries of the issue by state, rows in ``sending`` split at ``now``."""
-    live = case((_live(now), 1), else_=0)
-    query = (
-        select(_d.c.state, live, func.count())
-        .where(_d.c.issue_date == date.isoformat())
-        .group_by(_d.c.state, live)
-    )
-    found = {"in_flight": 0, "unknown": 0}
-    for state, is_live, n in conn.execute(query):
-        if state == _D.SENDING:
-            found["in_flight" if is_live else "unknown"] += int(n)
-        else:
-            found[str(state)] = found.get(str(state), 0) + int(n)
-    return Tally(**found)
+    """The deliveries of the issue by state, rows in ``sending`` split at ``now``.
+
+    Two queries: the counts by state come from the queue's index alone (a million rows
+    cost no table read), and only the few rows in ``sending`` are read for their lease.
+    """
+    found = {str(state): n for state, n in counts(conn, date).items()}
+    live = select(func.count()).where(_d.c.issue_date == date.isoformat(), _live(now))
+    in_flight = int(conn.scalar(live) or 0)
+    sending = found.pop(_D.SENDING)
+    return Tally(**found, in_flight=in_flight, unknown=sending - in_flight)
 
 
 def sending_by_owner(
@@ -148,43 +146,39 @@ def to_go(conn: Connection, date: dt.date) -> int:
     return int(conn.scalar(query) or 0)
 
 
-@dataclass(frozen=True)
-class Listed:
-    """An active subscriber, with its delivery row as it was when the list was read.
+def iter_unsent(
+    engine: Engine,
+    date: dt.date,
+    *,
+    now: dt.datetime,
+    resend_unknown: bool = False,
+    page: int = 500,
+) -> Iterator[Subscriber]:
+    """The active subscribers a send would still try, in id order, by keyset pages: no row
+    for ``date``, or a ``pending`` or ``failed`` one (and unknown ones when resending).
 
-    The row is a hint (a process may have moved it since); ``claim_batch`` decides.
+    An anti-join: the rows already settled are never read into Python, so a dry run over
+    a list already sent costs one query. The send itself claims from the queue instead
+    (``claim_next``); this is what it would go through without writing anything.
     """
-
-    subscriber: Subscriber
-    state: DeliveryState | None  # None: no row yet
-    lease_until: dt.datetime | None
-
-    def unknown(self, now: dt.datetime) -> bool:
-        return self.state is _D.SENDING and (
-            self.lease_until is None or self.lease_until < now
-        )
-
-
-def iter_listed(engine: Engine, date: dt.date, *, page: int = 500) -> Iterator[Listed]:
-    """Every active subscriber in id order, by keyset pages, with its row for ``date``."""
     row_of = and_(_d.c.subscriber_id == _s.c.id, _d.c.issue_date == date.isoformat())
+    todo = or_(_d.c.state.is_(None), _d.c.state.in_(_RETRYABLE))
+    if resend_unknown:
+        lapsed = or_(_d.c.lease_until.is_(None), _d.c.lease_until < now)
+        todo = or_(todo, and_(_d.c.state == _D.SENDING, lapsed))
     base = (
-        select(_s.c.id, _s.c.email, _s.c.name, _s.c.status, _d.c.state, _d.c.lease_until)
+        select(_s.c.id, _s.c.email, _s.c.name)
         .select_from(_s.outerjoin(_d, row_of))
+        .where(_s.c.status == SubscriberStatus.ACTIVE, todo)
         .order_by(_s.c.id)
         .limit(page)
     )
     last_id = 0
     while True:
-        query = base.where(_s.c.status == SubscriberStatus.ACTIVE, _s.c.id > last_id)
         with engine.connect() as conn:
-            rows = list(conn.execute(query))
+            rows = list(conn.execute(base.where(_s.c.id > last_id)))
         for row in rows:
-            yield Listed(
-                Subscriber(row.id, row.email, row.name, SubscriberStatus(row.status)),
-                DeliveryState(row.state) if row.state else None,
-                aware(row.lease_until) if row.lease_until else None,
-            )
+            yield Subscriber(row.id, row.email, row.name, SubscriberStatus.ACTIVE)
         if len(rows) < page:
             return
         last_id = rows[-1].id
@@ -310,6 +304,147 @@ def _insert_new(conn: Connection, params: dict[str, object]) -> list[tuple[int, 
             # our UPDATE and INSERT: those are theirs; insert the rest on the next try.
             continue
     raise StoreError("could not record the deliveries: the store kept changing; re-run the send")
+
+
+# -- the send queue ---------------------------------------------------------------------------
+# Every worker of a send (threads of one process, processes on several machines) takes its
+# rows from the ledger itself: ``seed`` gives each active subscriber a ``pending`` row, and
+# ``claim_next`` moves the next rows waiting to ``sending`` for one call. On PostgreSQL the
+# rows are picked ``FOR UPDATE SKIP LOCKED`` (the queue pattern of its SELECT docs), so
+# workers never wait for, nor take, each other's rows; on SQLite the write lock every
+# transaction takes first (``BEGIN IMMEDIATE``) makes the pick and the move one step.
+
+
+def last_subscriber_id(conn: Connection) -> int:
+    return int(conn.scalar(select(func.max(_s.c.id))) or 0)
+
+
+def seed(conn: Connection, date: dt.date, *, after: int, upto: int, now: dt.datetime) -> int:
+    """Give every active subscriber with ``after < id <= upto`` and no row for the issue a
+    ``pending`` row; return how many rows were added.
+
+    An anti-join inside the store: subscribers who have a row (sent, say) are never read
+    into Python, so resuming over a list already sent costs an index probe per subscriber.
+    A row another worker adds meanwhile is left to it (ON CONFLICT DO NOTHING).
+    """
+    params = {"date": date.isoformat(), "after": after, "upto": upto, "now": now}
+    return int(conn.execute(_seed_statement(conn.dialect.name), params).rowcount or 0)
+
+
+@functools.cache
+def _seed_statement(dialect: str) -> Executable:
+    missing = select(_DATE, _s.c.id, literal(_D.PENDING), literal(0), _NOW).where(
+        _s.c.id > bindparam("after"),
+        _s.c.id <= bindparam("upto"),
+        _s.c.status == SubscriberStatus.ACTIVE,
+        ~exists().where(_d.c.issue_date == _DATE, _d.c.subscriber_id == _s.c.id),
+    )
+    columns = ["issue_date", "subscriber_id", "state", "attempts", "updated_at"]
+    keys = ["issue_date", "subscriber_id"]
+    if dialect == "postgresql":
+        return postgresql.insert(_d).from_select(columns, missing).on_conflict_do_nothing(
+            index_elements=keys
+        )
+    return sqlite.insert(_d).from_select(columns, missing).on_conflict_do_nothing(
+        index_elements=keys
+    )
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What one ``claim_next`` took from the queue."""
+
+    claimed: list[Subscriber]  # now ``sending`` for the owner: it must send and finish them
+    skipped: int  # no longer active: ``skipped``
+    last: int  # the highest subscriber id looked at: the claimer's next cursor
+    exhausted: bool  # fewer rows waited past the cursor than were asked for
+
+
+def claim_next(
+    conn: Connection,
+    date: dt.date,
+    state: DeliveryState,
+    *,
+    after: int,
+    limit: int,
+    owner: str,
+    now: dt.datetime,
+    lease: dt.timedelta,
+    started: dt.datetime,
+) -> Taken:
+    """Claim up to ``limit`` rows of the issue waiting in ``state``, in subscriber order
+    past ``after``, for ``owner`` until ``now + lease``; skip rows others are claiming.
+
+    What waits in each state: ``pending`` rows not released by ``owner`` itself (its
+    retries take those back by id); ``failed`` rows that failed before this run
+    ``started`` (a run retries an earlier run's failures once); ``sending`` rows whose
+    lease ran out (unknown: only a resend asks for those). Anyone no longer active is
+    ``skipped`` instead, by their status when the row is moved.
+    """
+    params = {
+        "date": date.isoformat(),
+        "after": after,
+        "owner": owner,
+        "now": now,
+        "started": started,
+        "lease_until": now + lease,
+    }
+    picked = conn.execute(_pick_statement(state, limit), params).all()
+    if not picked:
+        return Taken([], 0, after, exhausted=True)
+    people = {row.subscriber_id: row for row in picked}
+    moved = conn.execute(_TAKE, {**params, "ids": [row.id for row in picked]}).all()
+    claimed = [
+        Subscriber(i, people[i].email, people[i].name, SubscriberStatus.ACTIVE)
+        for i, new in moved
+        if new == _D.SENDING
+    ]
+    skipped = sum(1 for _, new in moved if new == _D.SKIPPED)
+    last = max(people)
+    return Taken(claimed, skipped, last, exhausted=len(picked) < limit)
+
+
+_WAITING = {
+    _D.PENDING: or_(_d.c.owner.is_(None), _d.c.owner != _OWNER),
+    _D.FAILED: _d.c.updated_at < bindparam("started", type_=_d.c.updated_at.type),
+    _D.SENDING: or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW),
+}
+
+
+@functools.cache
+def _pick_statement(state: DeliveryState, limit: int) -> Executable:
+    # The queue's index (issue, state, subscriber) serves the range and the order; the
+    # lock clause is PostgreSQL's alone (SQLite renders none: its write lock is held).
+    return (
+        select(_d.c.id, _d.c.subscriber_id, _s.c.email, _s.c.name)
+        .join_from(_d, _s, _s.c.id == _d.c.subscriber_id)
+        .where(
+            _d.c.issue_date == _DATE,
+            _d.c.state == state,
+            _d.c.subscriber_id > bindparam("after"),
+            _WAITING[state],
+        )
+        .order_by(_d.c.subscriber_id)
+        .limit(limit)
+        .with_for_update(of=_d, skip_locked=True)
+    )
+
+
+_STILL_ACTIVE = exists().where(
+    _s.c.id == _d.c.subscriber_id, _s.c.status == SubscriberStatus.ACTIVE
+)
+_TAKE = (
+    update(_d)
+    .where(_d.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        state=case((_STILL_ACTIVE, _D.SENDING), else_=_D.SKIPPED),
+        attempts=_d.c.attempts + case((_STILL_ACTIVE, 1), else_=0),
+        updated_at=_NOW,
+        owner=_OWNER,
+        lease_until=case((_STILL_ACTIVE, _LEASE), else_=null()),
+    )
+    .returning(_d.c.subscriber_id, _d.c.state)
+)
 
 
 # -- finishing ---------------------------------------------------------------------------------

@@ -244,6 +244,24 @@ def _erased(conn: Connection) -> None:
     v26.create_all(conn)
 
 
+def _send_queue(conn: Connection) -> None:
+    # Frozen: migration 28. The send queue's index: a worker claims the next rows waiting
+    # (an issue's ``pending`` rows in subscriber order, past its cursor) by an index range,
+    # and every count by state is read from the index alone. It replaces migration 22's
+    # index on the lease: the rows in ``sending`` are few, read by state, then lease.
+    conn.execute(text("DROP INDEX ix_deliveries_lease"))
+    v28 = MetaData()
+    deliveries = Table(
+        "deliveries",
+        v28,
+        Column("issue_date", String(10)),
+        Column("state", String(20)),
+        Column("subscriber_id", Integer),
+    )
+    Index("ix_deliveries_queue", deliveries.c.issue_date, deliveries.c.state,
+          deliveries.c.subscriber_id).create(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "subscribers, editions, deliveries", _initial),
     Migration(2, "transient bounce counter, confirmation throttle, feedback events", _feedback),
@@ -254,6 +272,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(24, "SES events per issue and subscriber; deliveries by message id", _events),
     Migration(25, "subscriber status reasons and history", _status_history),
     Migration(26, "keyed hashes of erased addresses", _erased),
+    Migration(28, "deliveries: the send queue's index (issue, state, subscriber)", _send_queue),
 )
 
 

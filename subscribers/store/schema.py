@@ -129,8 +129,9 @@ deliveries = Table(
     Column("owner", String(200)),
     Column("lease_until", DateTime(timezone=True)),
     UniqueConstraint("issue_date", "subscriber_id", name="uq_delivery"),
-    # Rows in flight and unknown rows are found by state and lease, without a walk.
-    Index("ix_deliveries_lease", "issue_date", "state", "lease_until"),
+    # The send queue: an issue's rows in one state, in subscriber order (a worker claims
+    # the next ones past its cursor); counts by state come from the index alone.
+    Index("ix_deliveries_queue", "issue_date", "state", "subscriber_id"),
 )
 
 # One row per send process on an issue (``sendruns``): who, since when, how far, how it

@@ -16,7 +16,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from subscribers.store import ledger, schema
 from subscribers.store.stamps import aware
@@ -133,6 +133,22 @@ def end(
             **_values(counts),
         )
     )
+
+
+# A run counts as sending (for sharing the account's rate) while it beats: a process that
+# died stops beating at once, long before its lease runs out.
+BEATING = dt.timedelta(seconds=15)
+
+
+def live(conn: Connection, *, now: dt.datetime) -> int:
+    """Runs sending now, on any issue: ``running``, lease live, beaten within ``BEATING``.
+
+    The account's sending rate is shared by all of them.
+    """
+    query = select(func.count()).where(
+        _r.c.state == RunState.RUNNING, _r.c.lease_until >= now, _r.c.beat_at >= now - BEATING
+    )
+    return int(conn.scalar(query) or 0)
 
 
 def of_issue(conn: Connection, date: dt.date) -> list[Run]:
