@@ -10,7 +10,11 @@ paths of botocore's ``sesv2`` model. It answers
 and, for whoever drives it from another process, ``GET /_fake/summary`` and
 ``GET /_fake/recipients`` (JSON).
 
-Like SES, it counts recipients against a messages-per-second quota (a token bucket holding
+Like SES, it checks each request's SigV4 signature against the secret key it was given
+(so the body that arrives is the body botocore signed: 403 ``SignatureDoesNotMatch``
+otherwise) and, unless told not to, each bulk request against botocore's own model of
+SendBulkEmail (400 ``BadRequestException`` for a wrong shape, an unknown key, a wrong
+type). Like SES, it counts recipients against a messages-per-second quota (a token bucket holding
 one second of quota; over it: 429 ``TooManyRequestsException``, "Maximum sending rate
 exceeded.", nothing accepted), and substitutes ``{{name}}`` placeholders simply: one pass,
 values inserted as they are (SES does not HTML-escape). It can add latency, answer 500 to a
@@ -20,7 +24,7 @@ substituted when asked (``Accepted.render``), so recording 20,000 messages stays
 
 Run alone (the benchmark does, so its CPU is not the sender's)::
 
-    python -m tests.fake_ses --latency 0.05 --quota 1000 [--fault-rate 0.05]
+    python -m tests.fake_ses --latency 0.05 --quota 1000 [--fault-rate 0.05] [--secret KEY]
 
 prints ``listening http://127.0.0.1:PORT`` and serves until stdin closes or SIGTERM.
 """
@@ -33,6 +37,8 @@ import collections
 import contextlib
 import email
 import email.policy
+import functools
+import hmac
 import json
 import random
 import re
@@ -44,6 +50,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ParamValidationError
+from botocore.model import Shape
+from botocore.session import get_session
+from botocore.validate import validate_parameters
 
 FORBIDDEN_HEADERS = frozenset(
     {
@@ -123,9 +137,13 @@ class FakeSes:
         transient_rate: float = 0.0,
         reject: Iterable[str] = (),
         seed: int = 0,
+        secret: str | None = "testing",
+        check_model: bool = True,
     ) -> None:
         self.latency, self.fault_rate, self.transient_rate = latency, fault_rate, transient_rate
         self.quota = quota
+        self.secret = secret  # the AWS secret key requests are signed with; None: unchecked
+        self.check_model = check_model
         self.reject = {a.lower() for a in reject}
         self.accepted: list[Accepted] = []
         self.stats: collections.Counter[str] = collections.Counter()
@@ -197,7 +215,14 @@ class FakeSes:
 
     # -- the API ----------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, body: bytes, headers: Any = None
+    ) -> tuple[int, dict[str, str], Any]:
+        checked = self.secret and path.startswith("/v2/")
+        if checked and not self._signed(method, path, body, headers):
+            self.stats["bad_signatures"] += 1
+            message = "The request signature we calculated does not match the one you provided."
+            return 403, {"x-amzn-ErrorType": "SignatureDoesNotMatch"}, {"message": message}
         route = {
             ("GET", "/v2/email/account"): self._get_account,
             ("POST", "/v2/email/outbound-emails"): self._send_email,
@@ -211,6 +236,25 @@ class FakeSes:
             return 200, {}, route(_json_object(body or b"{}", "SerializationException"))
         except ApiError as err:
             return err.status, {"x-amzn-ErrorType": err.code}, {"message": err.message}
+
+    def _signed(self, method: str, path: str, body: bytes, headers: Any) -> bool:
+        """Whether SigV4 signed exactly this request (method, path, headers, body) with our
+        secret: the signature is computed again here, by botocore's own signer."""
+        found = _AUTHORIZATION.fullmatch((headers or {}).get("Authorization", ""))
+        if found is None or self.secret is None:
+            return False
+        key, region, service, names, signature = found.groups()
+        try:
+            signed = {name: headers[name] for name in names.split(";")}
+        except KeyError:
+            return False
+        request = AWSRequest(method, f"http://{headers['Host']}{path}", signed, body)
+        request.context["timestamp"] = headers.get("X-Amz-Date", "")
+        signer = SigV4Auth(Credentials(key, self.secret), service, region)
+        expected = signer.signature(
+            signer.string_to_sign(request, signer.canonical_request(request)), request
+        )
+        return hmac.compare_digest(expected, signature)
 
     def _locked(self, read: Callable[[], Any]) -> Any:
         with self._lock:
@@ -267,6 +311,12 @@ class FakeSes:
         return {"MessageId": accepted.message_id}
 
     def _send_bulk_email(self, request: Any) -> Any:
+        if self.check_model:
+            try:
+                validate_parameters(request, _input_shape("SendBulkEmail"))
+            except ParamValidationError as err:
+                self.stats["malformed"] += 1
+                raise ApiError(400, "BadRequestException", " ".join(str(err).split())) from None
         template, defaults, default_headers = _bulk_template(request)
         entries = request.get("BulkEmailEntries") or []
         if not 1 <= len(entries) <= 50:
@@ -307,6 +357,21 @@ class FakeSes:
     def _record(self, accepted: list[Accepted]) -> None:
         self.accepted.extend(accepted)
         self._lock.notify_all()
+
+
+_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request, "
+    r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})"
+)
+
+
+@functools.cache
+def _input_shape(operation: str) -> Shape:
+    """The request shape of ``operation`` in botocore's model of SES v2."""
+    model = get_session().get_service_model("sesv2")
+    shape = model.operation_model(operation).input_shape
+    assert shape is not None
+    return shape
 
 
 def _bulk_template(request: Any) -> tuple[Template, dict[str, Any], list[tuple[str, str]]]:
@@ -395,7 +460,7 @@ def _handler(fake: FakeSes) -> type[BaseHTTPRequestHandler]:
             try:
                 started = time.thread_time()
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status, headers, payload = fake.handle(method, self.path, body)
+                status, headers, payload = fake.handle(method, self.path, body, self.headers)
                 data = json.dumps(payload).encode()
                 busy = time.thread_time() - started
                 if fake.latency and self.path.startswith("/v2/"):
@@ -426,6 +491,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of calls answered 500")
     parser.add_argument("--transient-rate", type=float, default=0.0, help="share of bulk entries")
     parser.add_argument("--reject", action="append", default=[], help="an address to refuse")
+    parser.add_argument("--secret", default=None, help="the AWS secret key to check signatures")
+    parser.add_argument(
+        "--no-model-check",
+        action="store_true",
+        help="skip checking bulk requests against botocore's model (costly at high rates)",
+    )
     args = parser.parse_args(argv)
     fake = FakeSes(
         latency=args.latency,
@@ -433,6 +504,8 @@ def main(argv: list[str] | None = None) -> None:
         fault_rate=args.fault_rate,
         transient_rate=args.transient_rate,
         reject=args.reject,
+        secret=args.secret,
+        check_model=not args.no_model_check,
     ).start(args.port)
     print(f"listening {fake.url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -38,7 +38,9 @@ from emails.transports.ses import (
     SesTransport,
     build_bulk_request,
     build_send_email_request,
+    bulk_body,
     bulk_default_content,
+    bulk_entry_json,
     make_client,
 )
 from pipeline import jobs
@@ -338,3 +340,90 @@ def test_a_long_unsubscribe_url_reaches_the_wire_as_written() -> None:
     )
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["List-Unsubscribe"] == f"<{url}>, <mailto:unsub@example.com?subject=unsubscribe>"
+
+
+# -- the bulk body, JSON-encoded once per issue (botocore's serialiser skipped) -------------
+
+
+def _botocore_body(request: dict[str, object]) -> object:
+    """The body botocore's own serialiser writes for ``request``, parsed."""
+    from botocore.serialize import create_serializer
+
+    model = boto3.client("sesv2", region_name="eu-west-1").meta.service_model
+    serialized = create_serializer("rest-json").serialize_to_request(
+        request, model.operation_model("SendBulkEmail")
+    )
+    return json.loads(serialized["body"])
+
+
+@examples(max_examples=40, deadline=None)
+@given(
+    greeting=st.text(min_size=1, max_size=30),
+    host=st.sampled_from(["example.com", "пример.рф", "bücher.example"]),
+    configuration_set=st.sampled_from([None, "cs"]),
+)
+def test_the_finished_bulk_body_is_what_botocore_would_serialise(
+    greeting: str, host: str, configuration_set: str | None
+) -> None:
+    recipients = [
+        Recipient(i, f"r{i}@{host}", f"https://news.example.com/unsubscribe/{i}.t", greeting)
+        for i in range(3)
+    ]
+    entries = [bulk_entry_json(CAMPAIGN, r) for r in recipients]
+    body = bulk_body(CAMPAIGN, entries, configuration_set)
+    assert body.isascii()  # as botocore's json.dumps writes it
+    request = build_bulk_request(CAMPAIGN, recipients, configuration_set=configuration_set)
+    assert json.loads(body) == _botocore_body(request)
+
+
+def test_the_finished_body_takes_one_to_fifty_entries() -> None:
+    entry = bulk_entry_json(CAMPAIGN, _recipient(1))
+    with pytest.raises(ValueError, match="1 to 50"):
+        bulk_body(CAMPAIGN, [entry] * 51, None)
+    with pytest.raises(ValueError, match="1 to 50"):
+        bulk_body(CAMPAIGN, [], None)
+
+
+def test_a_bulk_call_goes_out_signed_by_botocore_with_the_finished_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The fake computes each request's SigV4 signature again (botocore's signer, our
+    # secret) and checks the body against botocore's model: the finished body is the one
+    # that was signed, and it has SendBulkEmail's shape.
+    from tests.fake_ses import FakeSes
+
+    with FakeSes() as fake:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", fake.url)
+        outcomes = SesTransport(make_client(concurrency=1), configuration_set="cs").send_batch(
+            CAMPAIGN, [_recipient(i) for i in range(50)]
+        )
+        assert [o.status for o in outcomes] == ["sent"] * 50
+        assert (fake.stats["bad_signatures"], fake.stats["malformed"]) == (0, 0)
+        accepted = fake.accepted[7]
+        assert accepted.configuration_set == "cs"
+        assert accepted.header("List-Unsubscribe") == (
+            "<https://news.example.com/unsubscribe/7.t>, "
+            "<mailto:unsub@example.com?subject=unsubscribe>"
+        )
+        assert accepted.render().text.startswith("Good morning\nUnsubscribe: https://")
+
+
+def test_the_fake_refuses_a_wrong_signature_and_a_wrong_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.fake_ses import FakeSes
+
+    with FakeSes(secret="not-the-key") as fake:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", fake.url)
+        with pytest.raises(TransportError, match="SignatureDoesNotMatch"):
+            SesTransport(make_client(concurrency=1)).send_batch(CAMPAIGN, [_recipient(1)])
+        assert (fake.stats["bad_signatures"], len(fake.accepted)) == (1, 0)
+    with FakeSes() as fake:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", fake.url)
+        client = make_client(concurrency=1)
+        wrong = {"FromEmailAddress": "a@example.com", "BulkEmailEntries": [{"To": "x"}]}
+        with pytest.raises(ClientError, match="BadRequestException"):
+            client.send_bulk_email(
+                FromEmailAddress="a@example.com", MorningpostBody=json.dumps(wrong).encode()
+            )
+        assert (fake.stats["malformed"], len(fake.accepted)) == (1, 0)

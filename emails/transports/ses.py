@@ -16,6 +16,16 @@ we HTML-escape, while the text part and the subject get the raw values.
 
 Request builders are pure functions of their inputs; the boto3 calls are thin edges that
 turn botocore errors into the ``TransportError`` tree of ``emails.transports.base``.
+
+The bulk call's body is written once per issue, not per call. ``DefaultContent`` (the
+whole issue, ~75 KB of the ~110 KB a 50-recipient call sends) never changes during a send,
+yet botocore would walk it and JSON-encode it again on every call. So ``bulk_body`` joins
+bytes encoded once per campaign (``bulk_head``) with each recipient's entry (a JSON
+template filled with encoded strings), and the call hands botocore the finished body: its
+serialiser sees only the sender (``before-parameter-build`` moves the body aside) and the
+body is put back before anything reads it (``before-call``, ahead of the request's
+creation, so SigV4 signs the body that is sent). ``build_bulk_request`` is the same
+request as a dict, the reference the tests hold the body to.
 """
 
 from __future__ import annotations
@@ -23,11 +33,13 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -81,6 +93,11 @@ _BLOCKING_ERRORS = frozenset(
 _THROTTLING_ERRORS = frozenset({"TooManyRequestsException", "Throttling", "ThrottlingException"})
 
 
+# Where a finished SendBulkEmail body travels through botocore (see the module's docstring).
+_BODY = "MorningpostBody"
+_OPERATION = "sesv2.SendBulkEmail"
+
+
 def make_client(*, concurrency: int) -> SESV2Client:
     """One ``sesv2`` client for all sending threads (boto3 clients are thread-safe).
 
@@ -99,7 +116,33 @@ def make_client(*, concurrency: int) -> SESV2Client:
         connect_timeout=10,
         read_timeout=60,
     )
-    return boto3.client("sesv2", config=config)
+    client = boto3.client("sesv2", config=config)
+    use_finished_bodies(client)
+    return client
+
+
+def use_finished_bodies(client: SESV2Client) -> None:
+    """Let ``client.send_bulk_email`` take a finished JSON body (``MorningpostBody=...``)."""
+    events = client.meta.events
+    # A unique id per handler: registering again (another transport, same client) is a no-op.
+    events.register_first(
+        f"before-parameter-build.{_OPERATION}", _set_body_aside, unique_id=f"{_BODY}-aside"
+    )
+    events.register_last(f"before-call.{_OPERATION}", _put_body_back, unique_id=f"{_BODY}-back")
+
+
+def _set_body_aside(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    # Before serialisation: the serialiser must not see (nor encode) the finished body.
+    body = params.pop(_BODY, None)
+    if body is not None:
+        context[_BODY] = body
+
+
+def _put_body_back(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    # After serialisation, before the request is created and signed: the body to send.
+    body = context.pop(_BODY, None)
+    if body is not None:
+        params["body"] = body
 
 
 def build_send_email_request(
@@ -164,6 +207,37 @@ def _bulk_request(
     return request
 
 
+@functools.lru_cache(maxsize=4)
+def bulk_head(campaign: Campaign, configuration_set: str | None) -> bytes:
+    """A ``SendBulkEmail`` body up to its first entry, JSON-encoded once per campaign."""
+    request = _bulk_request(campaign, [{}], configuration_set=configuration_set)
+    del request["BulkEmailEntries"]
+    encoded = json.dumps(request, separators=(",", ":"))
+    return encoded[:-1].encode("ascii") + b',"BulkEmailEntries":['
+
+
+def bulk_body(campaign: Campaign, entries: Sequence[str], configuration_set: str | None) -> bytes:
+    """The JSON body of ``build_bulk_request`` from entries encoded by ``bulk_entry_json``."""
+    if not 0 < len(entries) <= BULK_LIMIT:
+        raise ValueError(f"a bulk call takes 1 to {BULK_LIMIT} recipients, not {len(entries)}")
+    return bulk_head(campaign, configuration_set) + ",".join(entries).encode("ascii") + b"]}"
+
+
+_ENTRY = (
+    '{"Destination":{"ToAddresses":[%s]},'
+    '"ReplacementEmailContent":{"ReplacementTemplate":{"ReplacementTemplateData":%s}},'
+    '"ReplacementHeaders":[{"Name":"List-Unsubscribe","Value":%s}]}'
+)
+
+
+def bulk_entry_json(campaign: Campaign, recipient: Recipient) -> str:
+    """``bulk_entry`` as JSON text (ASCII): each value encoded, the rest written once."""
+    data = json.dumps(_values(campaign, recipient), ensure_ascii=False)
+    header = list_unsubscribe(recipient.unsubscribe_url, campaign.unsubscribe_mailto)
+    address = ses_address(recipient.email)
+    return _ENTRY % (_json_string(address), _json_string(data), _json_string(header))
+
+
 def bulk_entry(campaign: Campaign, recipient: Recipient) -> dict[str, Any]:
     """One ``BulkEmailEntry``: the address, its template values and its own headers."""
     return {
@@ -226,6 +300,8 @@ class SesTransport:
     batch_size = BULK_LIMIT
 
     def __init__(self, client: SESV2Client, *, configuration_set: str | None = None) -> None:
+        if isinstance(client, BaseClient):  # once per client: handlers are registered by name
+            use_finished_bodies(client)
         self.client = client
         self.configuration_set = configuration_set
 
@@ -244,10 +320,10 @@ class SesTransport:
         """One ``SendBulkEmail`` call; a recipient whose entry cannot be built (an address
         SES cannot take) is rejected alone and left out of the call."""
         outcomes: list[Outcome | None] = []
-        entries: list[dict[str, Any]] = []
+        entries: list[str] = []
         for recipient in recipients:
             try:
-                entries.append(bulk_entry(campaign, recipient))
+                entries.append(bulk_entry_json(campaign, recipient))
             except Exception as err:  # noqa: BLE001 - any fault is this recipient's alone
                 outcomes.append(rejected(unbuildable(err)))
                 continue
@@ -255,10 +331,12 @@ class SesTransport:
         answers = iter(self._send_bulk(campaign, entries) if entries else [])
         return [outcome or next(answers) for outcome in outcomes]
 
-    def _send_bulk(self, campaign: Campaign, entries: list[dict[str, Any]]) -> list[Outcome]:
-        request = _bulk_request(campaign, entries, configuration_set=self.configuration_set)
+    def _send_bulk(self, campaign: Campaign, entries: list[str]) -> list[Outcome]:
+        body = bulk_body(campaign, entries, self.configuration_set)
         try:
-            response = self.client.send_bulk_email(**request)
+            # botocore serialises the sender alone; the finished body replaces it.
+            call: Callable[..., Any] = self.client.send_bulk_email
+            response = call(FromEmailAddress=campaign.sender, **{_BODY: body})
         except (ClientError, BotoCoreError) as err:
             raise _error(err) from err
         results = response["BulkEmailEntryResults"]
@@ -269,7 +347,8 @@ class SesTransport:
         return [_outcome(result) for result in results]
 
     def prepare(self, campaign: Campaign, recipients: Sequence[Recipient]) -> None:
-        build_bulk_request(campaign, recipients, configuration_set=self.configuration_set)
+        entries = [bulk_entry_json(campaign, r) for r in recipients]
+        bulk_body(campaign, entries, self.configuration_set)
 
     def max_send_rate(self) -> float | None:
         """The account's ``SendQuota.MaxSendRate`` (recipients per second)."""

@@ -24,15 +24,19 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     and_,
+    any_,
     bindparam,
     case,
+    column,
     exists,
     func,
     insert,
@@ -40,6 +44,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -393,7 +398,11 @@ def claim_next(
     if not picked:
         return Taken([], 0, after, exhausted=True)
     people = {row.subscriber_id: row for row in picked}
-    moved = conn.execute(_TAKE, {**params, "ids": [row.id for row in picked]}).all()
+    ids = [row.id for row in picked]
+    dialect = conn.dialect.name
+    moved = conn.execute(
+        _take_statement(dialect), {**params, "ids": json.dumps(ids) if dialect == "sqlite" else ids}
+    ).all()
     claimed = [
         Subscriber(i, people[i].email, people[i].name, SubscriberStatus.ACTIVE)
         for i, new in moved
@@ -433,9 +442,23 @@ def _pick_statement(state: DeliveryState, limit: int) -> Executable:
 _STILL_ACTIVE = exists().where(
     _s.c.id == _d.c.subscriber_id, _s.c.status == SubscriberStatus.ACTIVE
 )
+# The picked ids as one parameter (no list of 50 placeholders rendered per call): a JSON
+# array unpacked by SQLite's json_each, a PostgreSQL integer array.
+_IDS_IN = {
+    "sqlite": _d.c.id.in_(
+        select(column("value", Integer)).select_from(func.json_each(bindparam("ids")))
+    ),
+    "postgresql": _d.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))),
+}
+
+
+@functools.cache
+def _take_statement(dialect: str) -> Executable:
+    return _TAKE.where(_IDS_IN[dialect])
+
+
 _TAKE = (
     update(_d)
-    .where(_d.c.id.in_(bindparam("ids", expanding=True)))
     .values(
         state=case((_STILL_ACTIVE, _D.SENDING), else_=_D.SKIPPED),
         attempts=_d.c.attempts + case((_STILL_ACTIVE, 1), else_=0),
@@ -448,22 +471,27 @@ _TAKE = (
 
 
 # -- finishing ---------------------------------------------------------------------------------
+# One statement for a whole batch (or several calls' batches at once), with no parameter
+# bound row by row in Python: on SQLite the driver's executemany (a C loop over tuples; the
+# (issue, subscriber) key finds each row), on PostgreSQL one UPDATE joined to the rows sent
+# as a single JSON parameter (json_to_recordset: one round trip).
 
-_FINISH = (
-    update(_d)
-    .where(
-        _d.c.issue_date == bindparam("k_date"),
-        _d.c.subscriber_id == bindparam("k_id"),
-        _d.c.state == _D.SENDING,
-        _d.c.owner == bindparam("k_owner"),
-    )
-    .values(
-        state=bindparam("v_state"),
-        message_id=bindparam("v_message_id"),
-        last_error=bindparam("v_error"),
-        lease_until=bindparam("v_lease", type_=_d.c.lease_until.type),
-        updated_at=bindparam("v_now", type_=_d.c.updated_at.type),
-    )
+_FINISH_SQLITE = (
+    "UPDATE deliveries SET state = ?, message_id = ?, last_error = ?, lease_until = ?,"
+    " updated_at = ? WHERE issue_date = ? AND subscriber_id = ? AND state = 'sending'"
+    " AND owner = ?"
+)
+_FINISH_POSTGRES = text("""
+UPDATE deliveries SET
+    state = outcome.state, message_id = outcome.mid, last_error = outcome.err,
+    lease_until = CASE WHEN outcome.lost THEN :expired END, updated_at = :now
+FROM json_to_recordset(CAST(:rows AS json))
+    AS outcome(sid integer, state text, mid text, err text, lost boolean)
+WHERE deliveries.issue_date = :date AND deliveries.subscriber_id = outcome.sid
+  AND deliveries.state = 'sending' AND deliveries.owner = :owner
+""").bindparams(
+    bindparam("expired", type_=_d.c.lease_until.type),
+    bindparam("now", type_=_d.c.updated_at.type),
 )
 
 
@@ -489,26 +517,52 @@ def finish_batch(
     Only rows still in ``sending`` for ``owner`` change: a row is finished once, by its
     claimer. Fewer than given means rows were taken over after this owner's lease ran out.
     """
-    common = {"k_date": date.isoformat(), "k_owner": owner, "v_now": now}
-    rows = [
-        {**common, "k_id": i, "v_state": _D.SENT, "v_message_id": m, "v_error": None,
-         "v_lease": None}
-        for i, m in outcomes.sent
-    ]  # fmt: skip
+    # (subscriber id, state, message id, error, lease): a lease only for the unknown ones.
+    rows: list[tuple[int, str, str | None, str | None, dt.datetime | None]] = [
+        (i, _D.SENT, m, None, None) for i, m in outcomes.sent
+    ]
     kinds = (
         (_D.FAILED, outcomes.failed, None),
         (_D.PENDING, outcomes.released, None),
         (_D.SENDING, outcomes.unknown, EXPIRED),
     )
     for state, reasons, lease in kinds:
-        rows += [
-            {**common, "k_id": i, "v_state": state, "v_message_id": None,
-             "v_error": e[:_ERROR_LIMIT], "v_lease": lease}
-            for i, e in reasons
-        ]  # fmt: skip
+        rows += [(i, state, None, e[:_ERROR_LIMIT], lease) for i, e in reasons]
     if not rows:
         return 0
-    return int(conn.execute(_FINISH, rows).rowcount)
+    if conn.dialect.name == "sqlite":
+        return _finish_on_sqlite(conn, date, owner, rows, now)
+    keyed = [
+        {"sid": i, "state": state, "mid": mid, "err": err, "lost": lease is not None}
+        for i, state, mid, err, lease in rows
+    ]
+    params = {
+        "rows": json.dumps(keyed),
+        "date": date.isoformat(),
+        "owner": owner,
+        "now": now,
+        "expired": EXPIRED,
+    }
+    return int(conn.execute(_FINISH_POSTGRES, params).rowcount)
+
+
+def _finish_on_sqlite(
+    conn: Connection,
+    date: dt.date,
+    owner: str,
+    rows: list[tuple[int, str, str | None, str | None, dt.datetime | None]],
+    now: dt.datetime,
+) -> int:
+    # Timestamps stored as SQLAlchemy stores them (a string on SQLite), converted once.
+    stamp = _d.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    assert stamp is not None
+    at, day = stamp(now), date.isoformat()
+    lost = stamp(EXPIRED)
+    params = [
+        (state, mid, err, lost if lease else None, at, day, i, owner)
+        for i, state, mid, err, lease in rows
+    ]
+    return int(conn.exec_driver_sql(_FINISH_SQLITE, params).rowcount)
 
 
 # -- leases ------------------------------------------------------------------------------------
