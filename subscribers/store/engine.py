@@ -16,6 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from emails.errors import StoreError
 from subscribers.store.migrations import migrate
 
+# Connections a process keeps open at most: a send's threads (up to 64) and its seeder,
+# ledger writer and heartbeat. They are opened as they are first needed, and kept (a pool
+# that closed what it had lent beyond five made each PostgreSQL claim a new connection).
+POOL = 72
+POOL_WAIT = 60  # seconds a thread waits for a connection before the send fails
+
 
 def open_store(url: str) -> Engine:
     """Connect to the store at ``url``, creating and migrating it as needed.
@@ -26,7 +32,7 @@ def open_store(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, pool_size=POOL, max_overflow=0, pool_timeout=POOL_WAIT)
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)

@@ -25,18 +25,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     and_,
-    any_,
     bindparam,
     case,
-    column,
     exists,
     func,
     insert,
@@ -77,9 +76,10 @@ def counts(conn: Connection, date: dt.date) -> dict[DeliveryState, int]:
 
     ``sending`` counts rows in flight and unknown rows together; ``tally`` tells them apart.
     """
+    # Each state named: the queue's index (state, issue, ...) is then read state by state.
     query = (
         select(_d.c.state, func.count())
-        .where(_d.c.issue_date == date.isoformat())
+        .where(_d.c.issue_date == date.isoformat(), _d.c.state.in_(list(DeliveryState)))
         .group_by(_d.c.state)
     )
     found = {DeliveryState(state): int(n) for state, n in conn.execute(query)}
@@ -333,16 +333,28 @@ def seed(conn: Connection, date: dt.date, *, after: int, upto: int, now: dt.date
     A row another worker adds meanwhile is left to it (ON CONFLICT DO NOTHING).
     """
     params = {"date": date.isoformat(), "after": after, "upto": upto, "now": now}
+    if conn.dialect.name == "postgresql":
+        # The ledger grows by the thousand during a send, faster than autovacuum's
+        # statistics: the range of rows is read by the unique key, not the whole table.
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
     return int(conn.execute(_seed_statement(conn.dialect.name), params).rowcount or 0)
 
 
 @functools.cache
 def _seed_statement(dialect: str) -> Executable:
+    # NOT IN over the range's rows (read once, by the unique key's range, and hashed), not a
+    # NOT EXISTS per subscriber: PostgreSQL planned that from stale statistics as a scan of
+    # the issue's rows for each subscriber (measured: 2 s for 4,000).
+    after = bindparam("after", type_=_s.c.id.type)
+    upto = bindparam("upto", type_=_s.c.id.type)
+    have = select(_d.c.subscriber_id).where(
+        _d.c.issue_date == _DATE, _d.c.subscriber_id > after, _d.c.subscriber_id <= upto
+    )
     missing = select(_DATE, _s.c.id, literal(_D.PENDING), literal(0), _NOW).where(
-        _s.c.id > bindparam("after"),
-        _s.c.id <= bindparam("upto"),
+        _s.c.id > after,
+        _s.c.id <= upto,
         _s.c.status == SubscriberStatus.ACTIVE,
-        ~exists().where(_d.c.issue_date == _DATE, _d.c.subscriber_id == _s.c.id),
+        _s.c.id.not_in(have),
     )
     columns = ["issue_date", "subscriber_id", "state", "attempts", "updated_at"]
     keys = ["issue_date", "subscriber_id"]
@@ -365,6 +377,64 @@ class Taken:
     exhausted: bool  # fewer rows waited past the cursor than were asked for
 
 
+# The send's two statements per call (claim, finish) run as plain SQL on the driver's own
+# cursor, inside the caller's transaction: through SQLAlchemy's execution layer they cost
+# four times what the store spends running them (about 1 ms per call of 50 on SQLite,
+# measured: 27 us a row against 7), at 100 calls a second. Written with ``:name``
+# parameters (SQLite's style); PostgreSQL's ``%(name)s`` are derived from them.
+_PICK = """
+SELECT d.id, d.subscriber_id, s.email, s.name FROM deliveries d
+JOIN subscribers s ON s.id = d.subscriber_id
+WHERE d.issue_date = :date AND d.state = :state AND d.subscriber_id > :after AND {waiting}
+ORDER BY d.subscriber_id LIMIT :limit {lock}
+"""
+# What waits in each state (see claim_next).
+_WAITING = {
+    _D.PENDING: "(d.owner IS NULL OR d.owner <> :owner)",
+    _D.FAILED: "d.updated_at < :started",
+    _D.SENDING: "(d.lease_until IS NULL OR d.lease_until < :now)",
+}
+_STILL_ACTIVE = (
+    "EXISTS (SELECT 1 FROM subscribers s WHERE s.id = deliveries.subscriber_id"
+    " AND s.status = 'active')"
+)
+_TAKE = """
+UPDATE deliveries SET
+    state = CASE WHEN {active} THEN 'sending' ELSE 'skipped' END,
+    attempts = attempts + CASE WHEN {active} THEN 1 ELSE 0 END,
+    lease_until = CASE WHEN {active} THEN :lease_until END,
+    updated_at = :now, owner = :owner
+WHERE id IN ({ids}) RETURNING subscriber_id, state
+"""
+# The picked ids as one parameter, not fifty placeholders: a JSON array on SQLite, an
+# integer array on PostgreSQL.
+_ID_LIST = {
+    "sqlite": "SELECT value FROM json_each(:ids)",
+    "postgresql": "SELECT unnest(CAST(:ids AS integer[]))",
+}
+
+
+@functools.cache
+def _sql(dialect: str, template: str, **parts: str) -> str:
+    """``template`` with ``parts`` in place, in ``dialect``'s parameter style."""
+    sql = template.format(**parts)
+    return _NAMED.sub(r"%(\1)s", sql) if dialect == "postgresql" else sql
+
+
+_NAMED = re.compile(r"(?<!:):(\w+)")
+
+
+def _driver(conn: Connection) -> Any:
+    """The DB-API cursor of ``conn``'s connection, inside its transaction."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _stamp(conn: Connection, at: dt.datetime) -> object:
+    """``at`` as the store keeps it (a string on SQLite, as SQLAlchemy writes it)."""
+    process = _d.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return process(at) if process else at
+
+
 def claim_next(
     conn: Connection,
     date: dt.date,
@@ -385,103 +455,46 @@ def claim_next(
     ``started`` (a run retries an earlier run's failures once); ``sending`` rows whose
     lease ran out (unknown: only a resend asks for those). Anyone no longer active is
     ``skipped`` instead, by their status when the row is moved.
+
+    On PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``: two workers never pick
+    the same row, nor wait for each other. On SQLite the transaction holds the write lock.
     """
+    dialect = conn.dialect.name
     params = {
         "date": date.isoformat(),
+        "state": str(state),
         "after": after,
+        "limit": limit,
         "owner": owner,
-        "now": now,
-        "started": started,
-        "lease_until": now + lease,
+        "now": _stamp(conn, now),
+        "started": _stamp(conn, started),
+        "lease_until": _stamp(conn, now + lease),
     }
-    picked = conn.execute(_pick_statement(state, limit), params).all()
+    lock = "FOR UPDATE OF d SKIP LOCKED" if dialect == "postgresql" else ""
+    cursor = _driver(conn)
+    cursor.execute(_sql(dialect, _PICK, waiting=_WAITING[state], lock=lock), params)
+    picked = cursor.fetchall()
     if not picked:
         return Taken([], 0, after, exhausted=True)
-    people = {row.subscriber_id: row for row in picked}
-    ids = [row.id for row in picked]
-    dialect = conn.dialect.name
-    moved = conn.execute(
-        _take_statement(dialect), {**params, "ids": json.dumps(ids) if dialect == "sqlite" else ids}
-    ).all()
+    ids = [row[0] for row in picked]
+    params["ids"] = json.dumps(ids) if dialect == "sqlite" else ids
+    cursor.execute(_sql(dialect, _TAKE, active=_STILL_ACTIVE, ids=_ID_LIST[dialect]), params)
+    moved = dict(cursor.fetchall())
     claimed = [
-        Subscriber(i, people[i].email, people[i].name, SubscriberStatus.ACTIVE)
-        for i, new in moved
-        if new == _D.SENDING
+        Subscriber(sid, email, name, SubscriberStatus.ACTIVE)
+        for _, sid, email, name in picked
+        if moved.get(sid) == _D.SENDING
     ]
-    skipped = sum(1 for _, new in moved if new == _D.SKIPPED)
-    last = max(people)
-    return Taken(claimed, skipped, last, exhausted=len(picked) < limit)
-
-
-_WAITING = {
-    _D.PENDING: or_(_d.c.owner.is_(None), _d.c.owner != _OWNER),
-    _D.FAILED: _d.c.updated_at < bindparam("started", type_=_d.c.updated_at.type),
-    _D.SENDING: or_(_d.c.lease_until.is_(None), _d.c.lease_until < _NOW),
-}
-
-
-@functools.cache
-def _pick_statement(state: DeliveryState, limit: int) -> Executable:
-    # The queue's index (issue, state, subscriber) serves the range and the order; the
-    # lock clause is PostgreSQL's alone (SQLite renders none: its write lock is held).
-    return (
-        select(_d.c.id, _d.c.subscriber_id, _s.c.email, _s.c.name)
-        .join_from(_d, _s, _s.c.id == _d.c.subscriber_id)
-        .where(
-            _d.c.issue_date == _DATE,
-            _d.c.state == state,
-            _d.c.subscriber_id > bindparam("after"),
-            _WAITING[state],
-        )
-        .order_by(_d.c.subscriber_id)
-        .limit(limit)
-        .with_for_update(of=_d, skip_locked=True)
-    )
-
-
-_STILL_ACTIVE = exists().where(
-    _s.c.id == _d.c.subscriber_id, _s.c.status == SubscriberStatus.ACTIVE
-)
-# The picked ids as one parameter (no list of 50 placeholders rendered per call): a JSON
-# array unpacked by SQLite's json_each, a PostgreSQL integer array.
-_IDS_IN = {
-    "sqlite": _d.c.id.in_(
-        select(column("value", Integer)).select_from(func.json_each(bindparam("ids")))
-    ),
-    "postgresql": _d.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))),
-}
-
-
-@functools.cache
-def _take_statement(dialect: str) -> Executable:
-    return _TAKE.where(_IDS_IN[dialect])
-
-
-_TAKE = (
-    update(_d)
-    .values(
-        state=case((_STILL_ACTIVE, _D.SENDING), else_=_D.SKIPPED),
-        attempts=_d.c.attempts + case((_STILL_ACTIVE, 1), else_=0),
-        updated_at=_NOW,
-        owner=_OWNER,
-        lease_until=case((_STILL_ACTIVE, _LEASE), else_=null()),
-    )
-    .returning(_d.c.subscriber_id, _d.c.state)
-)
+    skipped = sum(1 for new in moved.values() if new == _D.SKIPPED)
+    return Taken(claimed, skipped, picked[-1][1], exhausted=len(picked) < limit)
 
 
 # -- finishing ---------------------------------------------------------------------------------
-# One statement for a whole batch (or several calls' batches at once), with no parameter
-# bound row by row in Python: on SQLite the driver's executemany (a C loop over tuples; the
-# (issue, subscriber) key finds each row), on PostgreSQL one UPDATE joined to the rows sent
-# as a single JSON parameter (json_to_recordset: one round trip).
+# One statement for a whole batch (or several calls' batches at once), whatever its size,
+# each row found by its unique (issue, subscriber) key. PostgreSQL: one UPDATE joined to
+# the outcomes sent as a single JSON parameter (one round trip).
 
-_FINISH_SQLITE = (
-    "UPDATE deliveries SET state = ?, message_id = ?, last_error = ?, lease_until = ?,"
-    " updated_at = ? WHERE issue_date = ? AND subscriber_id = ? AND state = 'sending'"
-    " AND owner = ?"
-)
-_FINISH_POSTGRES = text("""
+_FINISH_POSTGRES = """
 UPDATE deliveries SET
     state = outcome.state, message_id = outcome.mid, last_error = outcome.err,
     lease_until = CASE WHEN outcome.lost THEN :expired END, updated_at = :now
@@ -489,9 +502,12 @@ FROM json_to_recordset(CAST(:rows AS json))
     AS outcome(sid integer, state text, mid text, err text, lost boolean)
 WHERE deliveries.issue_date = :date AND deliveries.subscriber_id = outcome.sid
   AND deliveries.state = 'sending' AND deliveries.owner = :owner
-""").bindparams(
-    bindparam("expired", type_=_d.c.lease_until.type),
-    bindparam("now", type_=_d.c.updated_at.type),
+"""
+# SQLite: the driver's executemany (a C loop over tuples), each row found by its key.
+_FINISH_SQLITE = (
+    "UPDATE deliveries SET state = ?, message_id = ?, last_error = ?, lease_until = ?,"
+    " updated_at = ? WHERE issue_date = ? AND subscriber_id = ? AND state = 'sending'"
+    " AND owner = ?"
 )
 
 
@@ -517,52 +533,31 @@ def finish_batch(
     Only rows still in ``sending`` for ``owner`` change: a row is finished once, by its
     claimer. Fewer than given means rows were taken over after this owner's lease ran out.
     """
-    # (subscriber id, state, message id, error, lease): a lease only for the unknown ones.
-    rows: list[tuple[int, str, str | None, str | None, dt.datetime | None]] = [
-        (i, _D.SENT, m, None, None) for i, m in outcomes.sent
+    rows: list[tuple[int, str, str | None, str | None, bool]] = [
+        (i, _D.SENT, m, None, False) for i, m in outcomes.sent
     ]
     kinds = (
-        (_D.FAILED, outcomes.failed, None),
-        (_D.PENDING, outcomes.released, None),
-        (_D.SENDING, outcomes.unknown, EXPIRED),
+        (_D.FAILED, outcomes.failed, False),
+        (_D.PENDING, outcomes.released, False),
+        (_D.SENDING, outcomes.unknown, True),  # unknown from now on: its lease ends
     )
-    for state, reasons, lease in kinds:
-        rows += [(i, state, None, e[:_ERROR_LIMIT], lease) for i, e in reasons]
+    for state, reasons, lost in kinds:
+        rows += [(i, state, None, e[:_ERROR_LIMIT], lost) for i, e in reasons]
     if not rows:
         return 0
+    cursor = _driver(conn)
+    now_, expired, day = _stamp(conn, now), _stamp(conn, EXPIRED), date.isoformat()
     if conn.dialect.name == "sqlite":
-        return _finish_on_sqlite(conn, date, owner, rows, now)
-    keyed = [
-        {"sid": i, "state": state, "mid": mid, "err": err, "lost": lease is not None}
-        for i, state, mid, err, lease in rows
-    ]
-    params = {
-        "rows": json.dumps(keyed),
-        "date": date.isoformat(),
-        "owner": owner,
-        "now": now,
-        "expired": EXPIRED,
-    }
-    return int(conn.execute(_FINISH_POSTGRES, params).rowcount)
-
-
-def _finish_on_sqlite(
-    conn: Connection,
-    date: dt.date,
-    owner: str,
-    rows: list[tuple[int, str, str | None, str | None, dt.datetime | None]],
-    now: dt.datetime,
-) -> int:
-    # Timestamps stored as SQLAlchemy stores them (a string on SQLite), converted once.
-    stamp = _d.c.updated_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    assert stamp is not None
-    at, day = stamp(now), date.isoformat()
-    lost = stamp(EXPIRED)
-    params = [
-        (state, mid, err, lost if lease else None, at, day, i, owner)
-        for i, state, mid, err, lease in rows
-    ]
-    return int(conn.exec_driver_sql(_FINISH_SQLITE, params).rowcount)
+        cursor.executemany(
+            _FINISH_SQLITE,
+            [(st, m, e, expired if x else None, now_, day, i, owner) for i, st, m, e, x in rows],
+        )
+    else:
+        keyed = [{"sid": i, "state": st, "mid": m, "err": e, "lost": x} for i, st, m, e, x in rows]
+        params = {"rows": json.dumps(keyed), "date": day, "owner": owner, "now": now_,
+                  "expired": expired}  # fmt: skip
+        cursor.execute(_sql("postgresql", _FINISH_POSTGRES), params)
+    return int(cursor.rowcount)
 
 
 # -- leases ------------------------------------------------------------------------------------

@@ -247,8 +247,10 @@ def _erased(conn: Connection) -> None:
 def _send_queue(conn: Connection) -> None:
     # Frozen: migration 28. The send queue's index: a worker claims the next rows waiting
     # (an issue's ``pending`` rows in subscriber order, past its cursor) by an index range,
-    # and every count by state is read from the index alone. It replaces migration 22's
-    # index on the lease: the rows in ``sending`` are few, read by state, then lease.
+    # and each count by state is read from the index alone. State first: a query by issue
+    # and subscriber (the send's anti-join) can then only take the unique key, whatever
+    # the planner's statistics say. It replaces migration 22's index on the lease: the
+    # rows in ``sending`` are few, read by state, then lease.
     conn.execute(text("DROP INDEX ix_deliveries_lease"))
     v28 = MetaData()
     deliveries = Table(
@@ -258,7 +260,7 @@ def _send_queue(conn: Connection) -> None:
         Column("state", String(20)),
         Column("subscriber_id", Integer),
     )
-    Index("ix_deliveries_queue", deliveries.c.issue_date, deliveries.c.state,
+    Index("ix_deliveries_queue", deliveries.c.state, deliveries.c.issue_date,
           deliveries.c.subscriber_id).create(conn)
 
 

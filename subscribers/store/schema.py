@@ -131,7 +131,7 @@ deliveries = Table(
     UniqueConstraint("issue_date", "subscriber_id", name="uq_delivery"),
     # The send queue: an issue's rows in one state, in subscriber order (a worker claims
     # the next ones past its cursor); counts by state come from the index alone.
-    Index("ix_deliveries_queue", "issue_date", "state", "subscriber_id"),
+    Index("ix_deliveries_queue", "state", "issue_date", "subscriber_id"),
 )
 
 # One row per send process on an issue (``sendruns``): who, since when, how far, how it
