@@ -160,6 +160,11 @@ def _summary(report: SendReport) -> str:
     )
     if report.elsewhere:
         line += f"\n{report.elsewhere} deliveries were in flight with other processes"
+    if report.in_flight:
+        line += (
+            f"\n{report.in_flight} deliveries are still in flight with other processes "
+            "(unknown if their process died, once its lease runs out)"
+        )
     if report.unknown:
         line += (
             f"\n{report.unknown} deliveries are unknown (their process died, or got no "
