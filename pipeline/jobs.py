@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import threading
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from emails.archive import ArchiveFiles
-from emails.errors import ConfigError, NotApproved, TransportError
+from emails.errors import ConfigError, EditionError, NotApproved, TransportError
 from emails.issue import Issue
 from emails.render import render_email, render_web
 from emails.transports.base import Transport
@@ -246,6 +247,7 @@ def send(
     resend_unknown: bool = False,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    join: bool = False,
 ) -> SendReport:
     """Send the rendered issue of ``ws`` to every active subscriber not yet sent.
 
@@ -253,12 +255,16 @@ def send(
     the ledger's leases. Each takes the issue's lock only to start (read the rendered
     files, move the issue to ``sending``), so none starts while a draft is being written.
     Setting ``stop`` ends the send cleanly: calls in flight are recorded, nothing more
-    goes out, and the report says ``interrupted``.
+    goes out, and the report says ``interrupted``. ``join`` sends only beside a send
+    another process began (``run``: the one that drafts and checks the approval); it
+    waits ``JOIN_WAIT`` for one to begin, and refuses (``EditionError``) if none did.
     """
     transport = transport or ctx.transport(ws.outbox)
     if dry_run:
         return _deliver(ctx, _mailing(ctx, ws), transport, None, dry_run=True, progress=progress)
     rate = _send_rate(ctx, transport)
+    if join:
+        _wait_for_the_send(ws, stop or threading.Event())
     with ws.locked(wait=START_WAIT):
         mailing = _begin(ctx, ws)
     return _deliver(
@@ -270,6 +276,26 @@ def send(
         progress=progress,
         stop=stop,
     )
+
+
+# How long ``send --join`` waits for a ``run`` started with it to begin sending (the run
+# may draft the issue first), and how often it looks.
+JOIN_WAIT = dt.timedelta(minutes=5)
+JOIN_POLL = 2.0  # seconds
+
+
+def _wait_for_the_send(ws: IssueWorkspace, stop: threading.Event) -> None:
+    """Return once the issue's send has begun; ``EditionError`` if it did not in time.
+
+    A poll of the store: the process that begins the send is another one."""
+    deadline = time.monotonic() + JOIN_WAIT.total_seconds()
+    while not ws.sending_began():
+        if time.monotonic() >= deadline or stop.wait(JOIN_POLL):
+            raise EditionError(
+                f"no send of the issue of {ws.date} began (`send --join` only joins one "
+                "that `run` or `send` began): nothing was sent",
+                date=ws.date,
+            )
 
 
 def _begin(ctx: Context, ws: IssueWorkspace) -> Mailing:

@@ -146,6 +146,25 @@ def test_schedules_run_the_commands_in_local_time(template: dict) -> None:  # ty
         assert props["ScheduleExpressionTimezone"] == {"Ref": "TimeZone"}
 
 
+def test_send_tasks_add_joining_workers_beside_the_run(template: dict) -> None:  # type: ignore[type-arg]
+    resources = template["Resources"]
+    param = template["Parameters"]["SendTasks"]
+    assert (param["Default"], param["MinValue"], param["MaxValue"]) == (1, 1, 10)
+    workers = resources["SendWorkersSchedule"]
+    assert workers["Condition"] == "HasSendWorkers"
+    assert template["Conditions"]["HasSendWorkers"] == {
+        "Not": [{"Equals": [{"Ref": "SendTasks"}, 1]}]
+    }
+    props, run = workers["Properties"], resources["SendSchedule"]["Properties"]
+    assert props["ScheduleExpression"] == run["ScheduleExpression"]
+    assert '"command": ["send", "--join"]' in props["Target"]["Input"]
+    # SendTasks - 1 of them: index n of the list is n - 1 for every allowed n.
+    index, counts = props["Target"]["EcsParameters"]["TaskCount"]["Select"]
+    assert index == {"Ref": "SendTasks"}
+    assert [counts[n] for n in range(1, 11)] == list(range(10))
+    assert "TaskCount" not in resources["SendSchedule"]["Properties"]["Target"]["EcsParameters"]
+
+
 def test_the_web_service_is_health_checked_at_healthz(template: dict) -> None:  # type: ignore[type-arg]
     resources = template["Resources"]
     web = {k: v for k, v in resources.items() if v.get("Condition") == "HasWebService"}

@@ -22,6 +22,10 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Engine, create_engine, func, select
 
+from emails.errors import EditionError
+from pipeline import jobs
+from pipeline.context import Context
+from pipeline.settings import Settings
 from subscribers.store import editions, ledger, schema
 from subscribers.store.engine import open_store
 from subscribers.store.states import DeliveryState, EditionState, RunState
@@ -186,4 +190,27 @@ def test_one_of_three_workers_killed_mid_send(store_url: str, tmp_path: Path) ->
         assert ledger.tally(conn, DAY, now=dt.datetime.now(dt.UTC)) == ledger.Tally(sent=READERS)
         assert editions.state(conn, DAY) == EditionState.SENT
     watch.dispose()
+    engine.dispose()
+
+
+def test_a_joining_worker_sends_only_beside_a_send_that_began(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The extra workers of a deployment start with `run`, which drafts and checks the
+    # approval: until it has begun the send, a joining worker sends nothing.
+    publish_issue(settings.data_dir)
+    engine = open_store(settings.store_url)
+    add_readers(engine, 3)
+    ctx = Context(settings, engine=engine)
+    ws = ctx.issue(DAY)
+    monkeypatch.setattr(jobs, "JOIN_WAIT", dt.timedelta(0))
+    with pytest.raises(EditionError, match="no send of the issue of 2026-02-25 began"):
+        jobs.send(ctx, ws, join=True)
+    assert not ws.outbox.exists() or not any(ws.outbox.rglob("*.eml"))
+    with engine.begin() as conn:
+        assert editions.state(conn, DAY) is None
+        editions.ensure(conn, DAY, 1)
+        editions.move(conn, DAY, EditionState.SENDING)  # as `run` leaves it
+    report = jobs.send(ctx, ws, join=True)
+    assert (report.delivered, report.state) == (3, EditionState.SENT)
     engine.dispose()

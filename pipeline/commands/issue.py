@@ -102,6 +102,15 @@ def render(ctx: Context, date_: dt.datetime | None, sample: bool) -> None:
         "answer, so their copy may have gone out. Never one a live process holds."
     ),
 )
+@click.option(
+    "--join",
+    is_flag=True,
+    help=(
+        "Send only beside a send another process began (`run`, which drafts and checks the "
+        "approval): wait up to 5 minutes for it, send nothing if none began. For extra "
+        "workers started with `run`."
+    ),
+)
 @click.option("--to", "to", metavar="EMAIL", help="Send one test copy to EMAIL; no ledger change.")
 @sample_option
 @pass_context
@@ -110,14 +119,15 @@ def send(
     date_: dt.datetime | None,
     dry_run: bool,
     resend_unknown: bool,
+    join: bool,
     to: str | None,
     sample: bool,
 ) -> None:
     """Deliver the rendered issue to every active subscriber not yet sent; safe to re-run."""
     ws = ctx.issue(issue_date(ctx.settings, date_))
     if to is not None:
-        if dry_run or resend_unknown:
-            raise click.UsageError("--to takes neither --dry-run nor --resend-unknown")
+        if dry_run or resend_unknown or join:
+            raise click.UsageError("--to takes none of --dry-run, --resend-unknown, --join")
         message_id = jobs.send_test(ctx, ws, to)
         click.echo(f"Test copy of {ws.date} sent to {to} ({message_id})")
         return
@@ -130,6 +140,7 @@ def send(
             resend_unknown=resend_unknown,
             progress=progress.for_stream(sys.stderr),
             stop=stop,
+            join=join,
         )
     if dry_run:
         click.echo(f"Dry run: {report.delivered} messages built, none sent")

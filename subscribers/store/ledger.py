@@ -44,6 +44,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -110,14 +111,45 @@ def _live(now: dt.datetime) -> ColumnElement[bool]:
 def tally(conn: Connection, date: dt.date, *, now: dt.datetime) -> Tally:
     """The deliveries of the issue by state, rows in ``sending`` split at ``now``.
 
-    Two queries: the counts by state come from the queue's index alone (a million rows
-    cost no table read), and only the few rows in ``sending`` are read for their lease.
+    One statement, so one snapshot: on PostgreSQL each statement of a transaction sees
+    the rows as committed when it began, and two (counts, then live leases) read while
+    other workers finish calls counted rows finished in between as unknown. The counts by
+    state come from the queue's index alone (a million rows cost no table read), and only
+    the few rows in ``sending`` are read for their lease.
     """
-    found = {str(state): n for state, n in counts(conn, date).items()}
-    live = select(func.count()).where(_d.c.issue_date == date.isoformat(), _live(now))
-    in_flight = int(conn.scalar(live) or 0)
-    sending = found.pop(_D.SENDING)
-    return Tally(**found, in_flight=in_flight, unknown=sending - in_flight)
+    day = date.isoformat()
+    by_state = (
+        select(_d.c.state.label("key"), func.count().label("n"))
+        .where(_d.c.issue_date == day, _d.c.state.in_(list(DeliveryState)))
+        .group_by(_d.c.state)
+    )
+    live = select(literal(_LIVE).label("key"), func.count().label("n")).where(
+        _d.c.issue_date == day, _live(now)
+    )
+    found = {str(key): int(n) for key, n in conn.execute(union_all(by_state, live))}
+    in_flight = found.pop(_LIVE, 0)
+    sending = found.pop(_D.SENDING, 0)
+    states = {str(state): found.get(str(state), 0) for state in DeliveryState}
+    del states[_D.SENDING]
+    return Tally(**states, in_flight=in_flight, unknown=sending - in_flight)
+
+
+_LIVE = "live"  # not a state: the rows in ``sending`` under a live lease
+
+
+def being_claimed(conn: Connection, date: dt.date) -> int:
+    """``pending`` rows another transaction is claiming at this moment (PostgreSQL: row
+    locks held by a claim not yet committed; on SQLite a claim holds the write lock, so
+    none). Their claimer is sending them, as if they were in flight."""
+    if conn.dialect.name != "postgresql":
+        return 0
+    waiting = and_(_d.c.issue_date == date.isoformat(), _d.c.state == _D.PENDING)
+    free = select(_d.c.id).where(waiting).with_for_update(skip_locked=True).subquery()
+    query = select(
+        select(func.count()).where(waiting).scalar_subquery()
+        - select(func.count()).select_from(free).scalar_subquery()
+    )  # one statement: both counts from one snapshot
+    return max(0, int(conn.scalar(query) or 0))
 
 
 def sending_by_owner(
