@@ -305,18 +305,24 @@ def workers(folder: Path, count: int, *, procs: int = 3, quota: int = 3000) -> N
         "send", "--date", DAY.isoformat(),
     ]  # fmt: skip
     try:
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.monotonic()  # the fake stamps monotonic
         running = [
             subprocess.Popen(command, env=env, stdout=PIPE, stderr=PIPE, text=True)
             for _ in range(procs)
         ]
         outs = [p.communicate(timeout=600) for p in running]
         wall = time.perf_counter() - started
+        summary_edges = (began, time.monotonic())
         summary = fake_get(url, "summary")
         doubled, missing = once(url, count)
     finally:
         stop_fake(fake)
     _report_workers(count, quota, wall, summary, doubled, missing, running, outs)
+    print(
+        f"  first message accepted {summary['first_at'] - summary_edges[0]:.1f} s after the "
+        f"processes started; the last one exited {summary_edges[1] - summary['last_at']:.1f} s "
+        "after the last message"
+    )
 
 
 def _report_workers(
