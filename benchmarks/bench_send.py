@@ -317,6 +317,7 @@ def workers(folder: Path, count: int, *, procs: int = 3, quota: int = 3000) -> N
         doubled, missing = once(url, count)
     finally:
         stop_fake(fake)
+        _drop_schema(base)
     _report_workers(count, quota, wall, summary, doubled, missing, running, outs)
     print(
         f"  first message accepted {summary['first_at'] - summary_edges[0]:.1f} s after the "
@@ -365,6 +366,13 @@ def _report_workers(
         said = [line for line in err.splitlines() if line.startswith("error:")]
         if code != 0:
             print(f"  a worker ended {code}: {said[-1] if said else err.strip()[-300:]}")
+
+
+def _drop_schema(base: str) -> None:
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+    admin.dispose()
 
 
 def _own_schema(base: str) -> str:

@@ -29,10 +29,13 @@ def open_store(url: str) -> Engine:
     A process opens it once and hands the engine down; ``engine.dispose()`` closes it.
     """
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+    in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not in_memory:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # An in-memory SQLite store is one connection per thread (SQLAlchemy's own pool for it).
+    pool = {} if in_memory else {"pool_size": POOL, "max_overflow": 0, "pool_timeout": POOL_WAIT}
     try:
-        engine = create_engine(url, pool_size=POOL, max_overflow=0, pool_timeout=POOL_WAIT)
+        engine = create_engine(url, **pool)
         if parsed.get_backend_name() == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
