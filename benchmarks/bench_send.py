@@ -17,6 +17,9 @@ it reached beside the target of issue 15's table:
    the list's size). Each is a fresh process that loads the rendered issue from a file and
    imports only the send path, so its RSS is the send's, not the renderer's.
 
+Send processes run with ``MALLOC_ARENA_MAX=2``, as the container image and the systemd
+units run the product.
+
 ``--quick`` shrinks every scenario for CI (about a minute in all).
 """
 
@@ -166,6 +169,10 @@ def _peak_mb() -> float:
     return int(kib) / 1024
 
 
+# As the container image and the systemd units run the product (see deploy/Dockerfile).
+DEPLOYED = {"MALLOC_ARENA_MAX": "2"}
+
+
 def run_child(store: str, rendered: Path, url: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, __file__, "--child", store, str(rendered), url],
@@ -173,7 +180,7 @@ def run_child(store: str, rendered: Path, url: str) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
-        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        env=os.environ | DEPLOYED | {"PYTHONPATH": str(ROOT)},
     )
     if done.returncode != 0:
         raise RuntimeError(f"the send process failed: {done.stderr[-2000:]}")
@@ -289,6 +296,7 @@ def workers(folder: Path, count: int, *, procs: int = 3, quota: int = 3000) -> N
     _publish(data)
     fake, url = start_fake("--latency", "0.05", "--quota", str(quota))
     env = {k: v for k, v in os.environ.items() if not k.startswith("MORNINGPOST_")} | CREDENTIALS
+    env |= DEPLOYED
     env |= {
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_ENDPOINT_URL_SESV2": url,
