@@ -323,10 +323,12 @@ def workers(folder: Path, count: int, *, procs: int = 3, quota: int = 3000) -> N
         summary_edges = (began, time.monotonic())
         summary = fake_get(url, "summary")
         doubled, missing = once(url, count)
+        states = _ledger_states(store)
     finally:
         stop_fake(fake)
         _drop_schema(base)
     _report_workers(count, quota, wall, summary, doubled, missing, running, outs)
+    print(f"  the ledger at the end: {states}")
     print(
         f"  first message accepted {summary['first_at'] - summary_edges[0]:.1f} s after the "
         f"processes started; the last one exited {summary_edges[1] - summary['last_at']:.1f} s "
@@ -374,6 +376,15 @@ def _report_workers(
         said = [line for line in err.splitlines() if line.startswith("error:")]
         if code != 0:
             print(f"  a worker ended {code}: {said[-1] if said else err.strip()[-300:]}")
+
+
+def _ledger_states(store: str) -> dict[str, int]:
+    engine = create_engine(store)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, count(*) FROM deliveries GROUP BY state"))
+        found = {str(state): int(n) for state, n in rows}
+    engine.dispose()
+    return found
 
 
 def _drop_schema(base: str) -> None:

@@ -160,7 +160,6 @@ class FakeSes:
     def start(self, port: int = 0) -> FakeSes:
         self._server = _Server(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
-        self._server.request_queue_size = 128
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -438,6 +437,11 @@ def _raw_recipient(raw: bytes) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The listen backlog, read when the socket starts listening (in the constructor: set
+    # on an instance it comes too late, and socketserver's default is 5). Several workers
+    # open dozens of connections at once; a connection the backlog dropped was closed
+    # before any answer, and its deliveries became unknown.
+    request_queue_size = 1024
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client killed mid-request (the crash test) is expected, not news

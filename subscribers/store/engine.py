@@ -16,10 +16,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from emails.errors import StoreError
 from subscribers.store.migrations import migrate
 
-# Connections a process keeps open at most: a send's threads (up to 64) and its seeder,
-# ledger writer and heartbeat. They are opened as they are first needed, and kept (a pool
-# that closed what it had lent beyond five made each PostgreSQL claim a new connection).
-POOL = 72
+# Connections a process keeps open at most, shared by a send's threads (up to 64), its
+# seeder, ledger writer and heartbeat: each holds one only for a short transaction, so a
+# dozen serve them all, and several workers stay well within PostgreSQL's connection limit
+# (100 by default; 3 workers with a connection per thread ran out of it). Kept open once
+# opened, with no overflow: a pool that closed what it lent beyond its size made each
+# PostgreSQL claim a new connection.
+POOL = 12
 POOL_WAIT = 60  # seconds a thread waits for a connection before the send fails
 
 
