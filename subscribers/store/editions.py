@@ -146,7 +146,7 @@ def conclude(conn: Connection, date: dt.date, *, at: dt.datetime) -> EditionStat
     """A send went through the whole list: move the issue to what its ledger says at
     ``at`` (see the module doc); return the state it is in afterwards."""
     counts = ledger.tally(conn, date, now=at)
-    if counts.in_flight:
+    if counts.in_flight or (counts.pending and ledger.held_for_retry(conn, date, now=at)):
         return state(conn, date)  # another process is still sending: it will conclude
     to = _E.SENT if counts.complete else _E.INCOMPLETE
     conn.execute(

@@ -56,7 +56,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from emails.errors import StoreError
 from subscribers.store import schema
 from subscribers.store.roster import Subscriber
-from subscribers.store.states import DeliveryState, SubscriberStatus
+from subscribers.store.states import DeliveryState, RunState, SubscriberStatus
 
 _D = DeliveryState
 _RETRYABLE = (_D.PENDING, _D.FAILED)
@@ -135,6 +135,17 @@ def tally(conn: Connection, date: dt.date, *, now: dt.datetime) -> Tally:
 
 
 _LIVE = "live"  # not a state: the rows in ``sending`` under a live lease
+
+
+def held_for_retry(conn: Connection, date: dt.date, *, now: dt.datetime) -> int:
+    """``pending`` rows a live run released to try again (throttled, a server error): it
+    claims them back after its backoff, so they are not left over while it runs."""
+    r = schema.send_runs
+    live = select(r.c.owner).where(r.c.state == RunState.RUNNING, r.c.lease_until >= now)
+    query = select(func.count()).where(
+        _d.c.issue_date == date.isoformat(), _d.c.state == _D.PENDING, _d.c.owner.in_(live)
+    )
+    return int(conn.scalar(query) or 0)
 
 
 def sending_by_owner(
