@@ -25,7 +25,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from subscribers.store.engine import open_store
 from subscribers.store.states import DeliveryState, EditionState, RunState
 from tests.conftest import TEST_KEY
 from tests.fake_ses import FakeSes
+from tests.polling import until
 from tests.test_send_ses import DAY, ROOT, _address, add_readers, publish_issue
 
 pytestmark = pytest.mark.chaos
@@ -133,16 +133,6 @@ class Chaos:
             return ledger.tally(conn, DAY, now=dt.datetime.now(dt.UTC))
 
 
-def _until(condition: Callable[[], object], seconds: float) -> object:
-    """Poll ``condition`` until it is truthy: other processes' progress sends no events."""
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds}s")
-        time.sleep(0.02)
-    return found
-
-
 def _err(proc: subprocess.Popen[bytes]) -> str:
     return (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-500:]
 
@@ -183,7 +173,7 @@ def test_sigkill_at_twenty_points_beside_a_live_send_sends_everyone_once(
         assert any(held for _, _, held in chaos.kills), "no kill caught a call in flight"
 
         # The dead's leases run out: what they held is unknown; a send finishes the rest.
-        _until(lambda: chaos.tally().in_flight == 0, LEASE_SECONDS * 4)
+        until(lambda: chaos.tally().in_flight == 0, LEASE_SECONDS * 4)
         unknown = chaos.tally().unknown
         assert 0 < unknown <= len(chaos.held_by_the_dead)  # unknown: held when they died
         rest = _finish(chaos, "send")

@@ -14,8 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,6 +29,7 @@ from subscribers.store.engine import open_store
 from subscribers.store.states import DeliveryState, EditionState, RunState
 from tests.conftest import TEST_KEY
 from tests.fake_ses import FakeSes
+from tests.polling import until
 from tests.test_send_ses import DAY, ROOT, _address, add_readers, publish_issue
 
 READERS = 3600
@@ -42,16 +41,6 @@ LEASE = 4
 LATENCY = 0.2  # seconds per call at the fake: a worker has a call in flight most of the time
 
 T = TypeVar("T")
-
-
-def _until(condition: Callable[[], T | None], seconds: float, what: str) -> T:
-    """Poll ``condition`` until it gives something: other processes send no events."""
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds}s waiting for {what}")
-        time.sleep(0.01)
-    return found
 
 
 def _in_flight_by_owner(watch: Engine) -> dict[str, int]:
@@ -136,7 +125,7 @@ def test_one_of_three_workers_killed_mid_send(store_url: str, tmp_path: Path) ->
                 return None
             return max(holding, key=lambda o: holding[o])
 
-        owner = _until(victim, 60, "three workers with deliveries in flight")
+        owner = until(victim, 60, "three workers with deliveries in flight")
         dead = next(p for pid, p in workers.items() if f":{pid}:" in owner)
         dead.send_signal(signal.SIGKILL)
         assert dead.wait(timeout=30) == -signal.SIGKILL
