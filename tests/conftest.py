@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from pipeline.settings import Settings
+from tests.offline import loopback_only  # noqa: F401 (an autouse fixture)
 
 TEST_KEY = "test-secret-key-0123456789-abcdefghij"
 
