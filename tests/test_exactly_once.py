@@ -25,9 +25,7 @@ import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import Engine, insert, select
 
-from emails.issue import Issue
 from emails.message import Campaign, Recipient
-from emails.render import render_email
 from emails.transports.base import Outcome
 from emails.transports.outbox import OutboxTransport
 from pipeline.cli import main
@@ -39,7 +37,7 @@ from subscribers.store.engine import open_store
 from subscribers.store.roster import Subscriber, now
 from subscribers.store.states import DeliveryState, EditionState, SubscriberStatus
 from tests.fake_ses import FakeSes
-from tests.test_send import FIXTURE, RecordingTransport
+from tests.test_send import RecordingTransport, sample_mailing
 from tests.test_send_ses import (
     DAY,
     _address,
@@ -160,13 +158,7 @@ def test_an_address_ses_cannot_take_fails_alone_on_the_bulk_path(
 
 @pytest.fixture(scope="module")
 def mailing() -> Mailing:
-    return Mailing(
-        date=DAY,
-        rendered=render_email(Issue.load(FIXTURE), postal_address="1 Example St"),
-        sender="The AI Morning Post <briefing@example.com>",
-        public_url="https://news.example.com",
-        secret_key="exactly-once-key",
-    )
+    return sample_mailing()
 
 
 class BrokenForOne(Mailing):

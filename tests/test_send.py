@@ -105,15 +105,20 @@ class ScriptedTransport(RecordingTransport):
         return super().send_batch(campaign, recipients)
 
 
-@pytest.fixture(scope="module")
-def mailing() -> Mailing:
+def sample_mailing(date: dt.date = DAY) -> Mailing:
+    """The fixture issue, rendered, as a send of ``date`` takes it (links signed with ``KEY``)."""
     return Mailing(
-        date=DAY,
+        date=date,
         rendered=render_email(Issue.load(FIXTURE), postal_address="1 Example St"),
         sender="The AI Morning Post <briefing@example.com>",
         public_url="https://news.example.com",
         secret_key=KEY,
     )
+
+
+@pytest.fixture(scope="module")
+def mailing() -> Mailing:
+    return sample_mailing()
 
 
 @pytest.fixture

@@ -12,11 +12,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import Engine, update
 
 from emails.errors import SendingBlocked
-from emails.issue import Issue
-from emails.render import render_email
 from pipeline.cli import main
 from pipeline.sending.engine import SendOptions, send_issue
-from pipeline.sending.mailing import Mailing
 from pipeline.settings import Settings
 from pipeline.status import Approval, duration, issue_status, text_lines
 from subscribers.store import editions, ledger, locks, schema, sendruns
@@ -26,7 +23,7 @@ from subscribers.store.roster import add_subscriber
 from subscribers.store.states import EditionState
 from tests.store_helpers import claim, force_state, leave_unknown, mark_failed, mark_sent
 from tests.test_exactly_once import Gate
-from tests.test_send import FIXTURE, ScriptedTransport
+from tests.test_send import ScriptedTransport, sample_mailing
 from tests.test_send_ses import add_readers as add_many
 
 DAY = dt.date(2026, 11, 27)
@@ -164,13 +161,7 @@ def test_a_paused_send_says_why(settings: Settings, tmp_path: Path) -> None:
     add_many(engine, 3)
     with engine.begin() as conn:
         editions.ensure(conn, DAY, 7)
-    mailing = Mailing(
-        date=DAY,
-        rendered=render_email(Issue.load(FIXTURE), postal_address="1 Example St"),
-        sender="The AI Morning Post <briefing@example.com>",
-        public_url="https://news.example.com",
-        secret_key="k",
-    )
+    mailing = sample_mailing(DAY)
     blocked = ScriptedTransport([SendingBlocked("SES refuses to send (AccountSuspended)")])
     report = send_issue(engine, blocked, mailing, options=SendOptions(concurrency=1))
     assert report.paused == "SES refuses to send (AccountSuspended)"
@@ -231,13 +222,7 @@ def test_status_of_a_send_in_progress_is_in_flight_with_its_owner(settings: Sett
     with engine.begin() as conn:
         editions.ensure(conn, DAY, 7)
     add_many(engine, 9)
-    mailing = Mailing(
-        date=DAY,
-        rendered=render_email(Issue.load(FIXTURE), postal_address="1 Example St"),
-        sender="The AI Morning Post <briefing@example.com>",
-        public_url="https://news.example.com",
-        secret_key="k",
-    )
+    mailing = sample_mailing(DAY)
     gate = Gate()
     owner = "host-c:33:cccc3333"
     live = threading.Thread(
